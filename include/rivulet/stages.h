@@ -166,6 +166,9 @@ rv_stage_t *rv_merge(rv_graph_t *g, int n, bool eager_complete);
 typedef struct rv_pair {
     void *a, *b;
 } rv_pair_t;
+/* Most inputs of a zip-with. */
+#define RV_ZIP_MAX_IN 64
+
 /* Pairs the i-th elements of its two inputs; completes when either completes. */
 rv_stage_t *rv_zip(rv_graph_t *g);
 /* Combines the i-th elements of n inputs with fn(ins[0..n)). */

@@ -124,6 +124,9 @@ void rv__maybe_done(rv_graph_t *g);
 /* Frees a destroyed graph once no envelope, hold or handle close is pending. */
 void rv__graph_try_free(rv_graph_t *g);
 
+/* Unlinks a finished input so another upstream may be linked (restart). */
+void rv__stage_detach_input(rv_stage_t *st, int port);
+
 /* timer.c */
 void rv__timers_init(rv_graph_t *g);
 void rv__timers_fire_due(rv_graph_t *g);

@@ -636,7 +636,7 @@ static bool any_input(const rv_stage_t *st)
 {
     for (int i = 0; i < st->n_in; i++) {
         const rv_edge_t *e = st->in[i];
-        if (!e->cancelled && edge_count(e) > 0)
+        if (e && !e->cancelled && edge_count(e) > 0)
             return true;
     }
     return false;
@@ -649,7 +649,7 @@ static void default_on_finish(rv_stage_t *st, int port, const rv_error_t *err)
         return;
     }
     for (int i = 0; i < st->n_in; i++)
-        if (!rv_in_closed(st, i))
+        if (st->in[i] && !rv_in_closed(st, i))
             return;
     rv_stage_finish(st);
 }
@@ -670,7 +670,7 @@ static void run_stage(rv_stage_t *st)
         st->want_events = false;
         for (int i = 0; i < st->n_out && !st->finished; i++) {
             rv_edge_t *e = st->out[i];
-            if (e->cancelled && !e->cancel_seen) {
+            if (e && e->cancelled && !e->cancel_seen) {
                 e->cancel_seen = true;
                 if (ops->on_cancel)
                     ops->on_cancel(st, i);
@@ -691,7 +691,7 @@ static void run_stage(rv_stage_t *st)
         st->want_events = false;
         for (int i = 0; i < st->n_in && !st->finished; i++) {
             rv_edge_t *e = st->in[i];
-            if (e->cancelled || e->finish_seen || e->up_state == RV_UP_OPEN)
+            if (!e || e->cancelled || e->finish_seen || e->up_state == RV_UP_OPEN)
                 continue;
             if (e->up_state == RV_UP_FAILED) {
                 edge_drop_buffered(e, rv_error_code(e->err));
@@ -823,12 +823,14 @@ void rv_graph_stop(rv_graph_t *g)
     if (!g->running || g->stopping || g->aborting)
         return;
     g->stopping = true;
+    /* Sources finish (or run their own drain hook); other stages with a drain
+     * hook hear of it too (a restart stage waiting out a backoff). */
     for (rv_stage_t *st = g->stages; st; st = st->next_all) {
-        if (st->finished || st->n_in > 0)
+        if (st->finished)
             continue;
         if (st->ops->on_drain)
             st->ops->on_drain(st);
-        else
+        else if (st->n_in == 0)
             rv_stage_finish(st);
     }
     ensure_idle(g);
@@ -964,4 +966,17 @@ void rv_graph_destroy(rv_graph_t *g)
     uv_close((uv_handle_t *)&g->idle, handle_closed);
     uv_close((uv_handle_t *)&g->async, handle_closed);
     uv_close((uv_handle_t *)&g->uvtimer, handle_closed);
+}
+
+/* Unlinks input `port` after its upstream finished, so a new upstream can be
+ * linked there (restart-with-backoff). The old edge stays owned by the old
+ * upstream stage and is freed with it. */
+void rv__stage_detach_input(rv_stage_t *st, int port)
+{
+    rv_edge_t *e = st->in[port];
+    if (!e)
+        return;
+    edge_drop_buffered(e, RV_ERR_CANCELLED);
+    e->cancelled = true;
+    st->in[port] = NULL;
 }
