@@ -220,33 +220,33 @@ extern const rv_avro_type_t rv_avro_boolean, rv_avro_int, rv_avro_long, rv_avro_
 #define RV__AVRO_MSIZE(T, m) sizeof(((T *)0)->m)
 
 /* A field whose Avro name is the member's name. */
-#define RV_AVRO_FIELD(T, m, type) RV_AVRO_FIELD_AS(T, m, #m, type)
+#define RV_AVRO_FIELD(T, m, ty) RV_AVRO_FIELD_AS(T, m, #m, ty)
 /* A field with its own Avro name. */
-#define RV_AVRO_FIELD_AS(T, m, avro_name, type)                                                    \
+#define RV_AVRO_FIELD_AS(T, m, avro_name, ty)                                                    \
     {                                                                                              \
-        .name = (avro_name), .type = (type), .offset = offsetof(T, m),                             \
+        .name = (avro_name), .type = (ty), .offset = offsetof(T, m),                             \
         .size = RV__AVRO_MSIZE(T, m), .optional = false, .has_offset = RV_AVRO_NO_FLAG,            \
         .dflt = NULL, .doc = NULL                                                                  \
     }
 /* A field with a default (JSON text), used when a writer's schema lacks it. */
-#define RV_AVRO_FIELD_DEFAULT(T, m, avro_name, type, json)                                         \
+#define RV_AVRO_FIELD_DEFAULT(T, m, avro_name, ty, json)                                         \
     {                                                                                              \
-        .name = (avro_name), .type = (type), .offset = offsetof(T, m),                             \
+        .name = (avro_name), .type = (ty), .offset = offsetof(T, m),                             \
         .size = RV__AVRO_MSIZE(T, m), .optional = false, .has_offset = RV_AVRO_NO_FLAG,            \
         .dflt = (json), .doc = NULL                                                                \
     }
 /* An optional field (["null", type], default null) with a bool presence member. */
-#define RV_AVRO_OPTIONAL(T, m, has, type) RV_AVRO_OPTIONAL_AS(T, m, #m, has, type)
-#define RV_AVRO_OPTIONAL_AS(T, m, avro_name, has, type)                                            \
+#define RV_AVRO_OPTIONAL(T, m, has, ty) RV_AVRO_OPTIONAL_AS(T, m, #m, has, ty)
+#define RV_AVRO_OPTIONAL_AS(T, m, avro_name, has, ty)                                            \
     {                                                                                              \
-        .name = (avro_name), .type = (type), .offset = offsetof(T, m),                             \
+        .name = (avro_name), .type = (ty), .offset = offsetof(T, m),                             \
         .size = RV__AVRO_MSIZE(T, m), .optional = true, .has_offset = offsetof(T, has),            \
         .dflt = NULL, .doc = NULL                                                                  \
     }
 /* An optional string or bytes field whose NULL pointer means null. */
-#define RV_AVRO_OPTIONAL_PTR(T, m, avro_name, type)                                                \
+#define RV_AVRO_OPTIONAL_PTR(T, m, avro_name, ty)                                                \
     {                                                                                              \
-        .name = (avro_name), .type = (type), .offset = offsetof(T, m),                             \
+        .name = (avro_name), .type = (ty), .offset = offsetof(T, m),                             \
         .size = RV__AVRO_MSIZE(T, m), .optional = true, .has_offset = RV_AVRO_NO_FLAG,             \
         .dflt = NULL, .doc = NULL                                                                  \
     }

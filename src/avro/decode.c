@@ -11,8 +11,6 @@
 
 #include "avro/internal.h"
 
-void *rv__avro_obj_alloc(size_t c_size, size_t input_len, rv_avro_arena_t **arena);
-
 #define AVAIL(c) ((size_t)((c)->end - (c)->p))
 
 /* Per-message budget for items that take no bytes on the wire (null, empty
@@ -27,7 +25,7 @@ typedef struct dctx {
 
 static inline int truncated(rv__actx_t *c, const char *what)
 {
-    return rv__actx_fail(c, RV_ERR_DECODE, "truncated input: %s needs more bytes than the %zu left",
+    return RV__FAIL(c, RV_ERR_DECODE, "truncated input: %s needs more bytes than the %zu left",
                          what, AVAIL(c));
 }
 
@@ -42,13 +40,13 @@ static inline int rd_long(rv__actx_t *c, int64_t *out)
         v |= (uint64_t)(b & 0x7F) << shift;
         if (!(b & 0x80)) {
             if (i == 9 && b > 1)
-                return rv__actx_fail(c, RV_ERR_DECODE, "varint overflows 64 bits");
+                return RV__FAIL(c, RV_ERR_DECODE, "varint overflows 64 bits");
             c->p = p;
             *out = (int64_t)((v >> 1) ^ (~(v & 1) + 1));
             return 0;
         }
     }
-    return rv__actx_fail(c, RV_ERR_DECODE, "varint longer than 10 bytes");
+    return RV__FAIL(c, RV_ERR_DECODE, "varint longer than 10 bytes");
 }
 
 static inline int rd_int(rv__actx_t *c, int32_t *out)
@@ -62,13 +60,13 @@ static inline int rd_int(rv__actx_t *c, int32_t *out)
         v |= (uint32_t)(b & 0x7F) << shift;
         if (!(b & 0x80)) {
             if (i == 4 && b > 0x0F)
-                return rv__actx_fail(c, RV_ERR_DECODE, "int varint overflows 32 bits");
+                return RV__FAIL(c, RV_ERR_DECODE, "int varint overflows 32 bits");
             c->p = p;
             *out = (int32_t)((v >> 1) ^ (~(v & 1) + 1));
             return 0;
         }
     }
-    return rv__actx_fail(c, RV_ERR_DECODE, "int varint longer than 5 bytes");
+    return RV__FAIL(c, RV_ERR_DECODE, "int varint longer than 5 bytes");
 }
 
 /* A length prefix: not negative and not past the end. */
@@ -78,9 +76,9 @@ static inline int rd_len(rv__actx_t *c, size_t *out, const char *what)
     if (rd_long(c, &n))
         return -1;
     if (n < 0)
-        return rv__actx_fail(c, RV_ERR_DECODE, "negative %s length %lld", what, (long long)n);
+        return RV__FAIL(c, RV_ERR_DECODE, "negative %s length %lld", what, (long long)n);
     if ((uint64_t)n > AVAIL(c))
-        return rv__actx_fail(c, RV_ERR_DECODE, "%s length %lld exceeds the %zu remaining bytes",
+        return RV__FAIL(c, RV_ERR_DECODE, "%s length %lld exceeds the %zu remaining bytes",
                              what, (long long)n, AVAIL(c));
     *out = (size_t)n;
     return 0;
@@ -98,24 +96,24 @@ static int rd_block(dctx_t *d, int64_t *count, size_t min)
     if (n < 0) {
         /* A negative count is followed by the block's size in bytes. */
         if (n == INT64_MIN)
-            return rv__actx_fail(c, RV_ERR_DECODE, "block count out of range");
+            return RV__FAIL(c, RV_ERR_DECODE, "block count out of range");
         n = -n;
         int64_t size;
         if (rd_long(c, &size))
             return -1;
         if (size < 0 || (uint64_t)size > AVAIL(c))
-            return rv__actx_fail(c, RV_ERR_DECODE,
+            return RV__FAIL(c, RV_ERR_DECODE,
                                  "block size %lld is negative or exceeds the %zu remaining bytes",
                                  (long long)size, AVAIL(c));
     }
     if (min > 0) {
         if ((uint64_t)n > AVAIL(c) / min)
-            return rv__actx_fail(c, RV_ERR_DECODE,
+            return RV__FAIL(c, RV_ERR_DECODE,
                                  "block of %lld items needs at least %llu bytes, %zu remain",
                                  (long long)n, (unsigned long long)n * min, AVAIL(c));
     } else {
         if ((uint64_t)n > d->zbudget)
-            return rv__actx_fail(c, RV_ERR_DECODE,
+            return RV__FAIL(c, RV_ERR_DECODE,
                                  "block of %lld zero-size items exceeds the limit for this input",
                                  (long long)n);
         d->zbudget -= (uint64_t)n;
@@ -127,7 +125,7 @@ static int rd_block(dctx_t *d, int64_t *count, size_t min)
 static inline int enter(rv__actx_t *c)
 {
     if (++c->depth > c->max_depth)
-        return rv__actx_fail(c, RV_ERR_DECODE, "nested deeper than %d levels", c->max_depth);
+        return RV__FAIL(c, RV_ERR_DECODE, "nested deeper than %d levels", c->max_depth);
     return 0;
 }
 
@@ -163,7 +161,7 @@ static int skip(dctx_t *d, const rv__anode_t *n)
         if (AVAIL(c) < 1)
             return truncated(c, "a boolean");
         if (*c->p > 1)
-            return rv__actx_fail(c, RV_ERR_DECODE, "boolean byte %u is neither 0 nor 1", *c->p);
+            return RV__FAIL(c, RV_ERR_DECODE, "boolean byte %u is neither 0 nor 1", *c->p);
         c->p++;
         return 0;
     case AVRO_INT32: {
@@ -188,7 +186,7 @@ static int skip(dctx_t *d, const rv__anode_t *n)
         if (rd_len(c, &len, avro_type_name(n->type)))
             return -1;
         if (n->type == AVRO_STRING && !rv__utf8_valid(c->p, len, NULL))
-            return rv__actx_fail(c, RV_ERR_DECODE, "string is not valid UTF-8");
+            return RV__FAIL(c, RV_ERR_DECODE, "string is not valid UTF-8");
         c->p += len;
         return 0;
     }
@@ -202,7 +200,7 @@ static int skip(dctx_t *d, const rv__anode_t *n)
         if (rd_int(c, &v))
             return -1;
         if (v < 0 || v >= n->n)
-            return rv__actx_fail(c, RV_ERR_DECODE, "enum symbol %d out of range [0,%d]", (int)v,
+            return RV__FAIL(c, RV_ERR_DECODE, "enum symbol %d out of range [0,%d]", (int)v,
                                  n->n - 1);
         return 0;
     }
@@ -211,7 +209,7 @@ static int skip(dctx_t *d, const rv__anode_t *n)
         if (rd_long(c, &i))
             return -1;
         if (i < 0 || i >= n->n)
-            return rv__actx_fail(c, RV_ERR_DECODE, "union branch %lld out of range [0,%d]",
+            return RV__FAIL(c, RV_ERR_DECODE, "union branch %lld out of range [0,%d]",
                                  (long long)i, n->n - 1);
         return skip(d, n->kids[i]);
     }
@@ -259,7 +257,7 @@ static int skip(dctx_t *d, const rv__anode_t *n)
         }
         c->depth--;
         return 0;
-    default: return rv__actx_fail(c, RV_ERR_DECODE, "unsupported schema type");
+    default: return RV__FAIL(c, RV_ERR_DECODE, "unsupported schema type");
     }
 }
 
@@ -277,7 +275,7 @@ static void dctx_init(dctx_t *d, const uint8_t *data, size_t len, rv_avro_arena_
 static int check_trailing(rv__actx_t *c)
 {
     if (c->p != c->end)
-        return rv__actx_fail(c, RV_ERR_DECODE, "%zu trailing bytes after the record", AVAIL(c));
+        return RV__FAIL(c, RV_ERR_DECODE, "%zu trailing bytes after the record", AVAIL(c));
     return 0;
 }
 
@@ -310,10 +308,10 @@ static int rd_cstring(rv__actx_t *c, char **out, bool check_utf8)
         return -1;
     bool nul = false;
     if (!rv__utf8_valid(c->p, len, &nul))
-        return rv__actx_fail(c, RV_ERR_DECODE, "string is not valid UTF-8");
+        return RV__FAIL(c, RV_ERR_DECODE, "string is not valid UTF-8");
     (void)check_utf8;
     if (nul)
-        return rv__actx_fail(c, RV_ERR_DECODE, "string holds U+0000, which a C string cannot");
+        return RV__FAIL(c, RV_ERR_DECODE, "string holds U+0000, which a C string cannot");
     char *s = aalloc(c, len + 1);
     if (!s)
         return -1;
@@ -328,14 +326,19 @@ static int run_plan(dctx_t *d, const rv__plan_t *pl, void *dst);
 
 static int run_vplan(dctx_t *d, const rv__vplan_t *vp, void *dst, bool *is_null)
 {
-    if (!vp->wunion)
+    if (!vp->wunion) {
+        if (vp->wnull) {
+            *is_null = true;
+            return 0;
+        }
         return run_plan(d, vp->plan, dst);
+    }
     rv__actx_t *c = &d->a;
     int64_t i;
     if (rd_long(c, &i))
         return -1;
     if (i < 0 || i >= vp->nbr)
-        return rv__actx_fail(c, RV_ERR_DECODE, "union branch %lld out of range [0,%d]",
+        return RV__FAIL(c, RV_ERR_DECODE, "union branch %lld out of range [0,%d]",
                              (long long)i, vp->nbr - 1);
     const struct rv__branch *br = &vp->br[i];
     if (br->is_null) {
@@ -343,7 +346,7 @@ static int run_vplan(dctx_t *d, const rv__vplan_t *vp, void *dst, bool *is_null)
         return 0;
     }
     if (!br->plan)
-        return rv__actx_fail(c, RV_ERR_DECODE, "union branch %lld: %s", (long long)i, br->why);
+        return RV__FAIL(c, RV_ERR_DECODE, "union branch %lld: %s", (long long)i, br->why);
     return run_plan(d, br->plan, dst);
 }
 
@@ -416,7 +419,7 @@ static int run_record(dctx_t *d, const rv__plan_t *pl, uint8_t *base)
         }
         if (f->optional) {
             if (f->has_offset != RV_AVRO_NO_FLAG)
-                base[f->has_offset] = !is_null;
+                *(bool *)(base + f->has_offset) = !is_null;
         } else if (is_null) {
             rv__actx_fail(c, RV_ERR_DECODE, "null written for a field that is not optional");
             rv__actx_prepend(c, f->name, false);
@@ -447,7 +450,7 @@ static int run_items(dctx_t *d, const rv__plan_t *pl, void *dst, bool map)
             if (ncap < cap * 2)
                 ncap = cap * 2;
             if (sz && ncap > SIZE_MAX / sz)
-                return rv__actx_fail(c, RV_ERR_DECODE, "too many items");
+                return RV__FAIL(c, RV_ERR_DECODE, "too many items");
             uint8_t *ni = aalloc(c, ncap * (sz ? sz : 1));
             if (!ni)
                 return -1;
@@ -505,7 +508,7 @@ static int run_plan(dctx_t *d, const rv__plan_t *pl, void *dst)
         if (AVAIL(c) < 1)
             return truncated(c, "a boolean");
         if (*c->p > 1)
-            return rv__actx_fail(c, RV_ERR_DECODE, "boolean byte %u is neither 0 nor 1", *c->p);
+            return RV__FAIL(c, RV_ERR_DECODE, "boolean byte %u is neither 0 nor 1", *c->p);
         *(bool *)dst = *c->p++;
         return 0;
     case RV__OP_INT: return rd_int(c, dst);
@@ -541,7 +544,7 @@ static int run_plan(dctx_t *d, const rv__plan_t *pl, void *dst)
         if (rd_len(c, &len, "uuid"))
             return -1;
         if (!rv__uuid_valid((const char *)c->p, len))
-            return rv__actx_fail(c, RV_ERR_DECODE,
+            return RV__FAIL(c, RV_ERR_DECODE,
                                  "not a uuid (want 36 characters 8-4-4-4-12, got %zu bytes)",
                                  len);
         memcpy(dst, c->p, 36);
@@ -556,12 +559,12 @@ static int run_plan(dctx_t *d, const rv__plan_t *pl, void *dst)
             return -1;
         int nsym = pl->op == RV__OP_ENUM ? (int)pl->rt->nsymbols : pl->nwsyms;
         if (v < 0 || v >= nsym)
-            return rv__actx_fail(c, RV_ERR_DECODE, "enum symbol %d out of range [0,%d]", (int)v,
+            return RV__FAIL(c, RV_ERR_DECODE, "enum symbol %d out of range [0,%d]", (int)v,
                                  nsym - 1);
         if (pl->op == RV__OP_ENUM_MAP) {
             int32_t r = pl->enum_map[v];
             if (r < 0)
-                return rv__actx_fail(c, RV_ERR_DECODE,
+                return RV__FAIL(c, RV_ERR_DECODE,
                                      "enum symbol %s is unknown to the reader's %s",
                                      pl->wn->names[v], pl->rt->name);
             v = r;
@@ -613,7 +616,7 @@ static int run_plan(dctx_t *d, const rv__plan_t *pl, void *dst)
     case RV__OP_MAP: return run_items(d, pl, dst, true);
     case RV__OP_RECORD: return run_record(d, pl, dst);
     }
-    return rv__actx_fail(c, RV_ERR_DECODE, "bad plan");
+    return RV__FAIL(c, RV_ERR_DECODE, "bad plan");
 }
 
 rv_err_t rv__avro_run_plan(const rv__plan_t *plan, const uint8_t *data, size_t len, void *obj,

@@ -22,7 +22,7 @@ static inline int reserve(rv__actx_t *c, rv_avro_buf_t *b, size_t n)
     if (b->cap - b->len >= n)
         return 0;
     if (rv_avro_buf_reserve(b, n) != RV_OK)
-        return rv__actx_fail(c, RV_ERR_NOMEM, "out of memory");
+        return RV__FAIL(c, RV_ERR_NOMEM, "out of memory");
     return 0;
 }
 
@@ -102,16 +102,16 @@ static int enc_value(rv__actx_t *c, rv_avro_buf_t *b, const rv_avro_type_t *t, c
     case RV_AVRO_STRING: {
         const char *s = *(char *const *)src;
         if (!s)
-            return rv__actx_fail(c, RV_ERR_ENCODE, "NULL string in a field that is not optional");
+            return RV__FAIL(c, RV_ERR_ENCODE, "NULL string in a field that is not optional");
         size_t n = strlen(s);
         if (!rv__utf8_valid((const uint8_t *)s, n, NULL))
-            return rv__actx_fail(c, RV_ERR_ENCODE, "string is not valid UTF-8");
+            return RV__FAIL(c, RV_ERR_ENCODE, "string is not valid UTF-8");
         return enc_raw(c, b, s, n);
     }
     case RV_AVRO_BYTES: {
         const rv_avro_bytes_t *v = src;
         if (!v->data && v->len)
-            return rv__actx_fail(c, RV_ERR_ENCODE, "bytes with NULL data and length %zu",
+            return RV__FAIL(c, RV_ERR_ENCODE, "bytes with NULL data and length %zu",
                                  v->len);
         return enc_raw(c, b, v->data, v->len);
     }
@@ -119,13 +119,13 @@ static int enc_value(rv__actx_t *c, rv_avro_buf_t *b, const rv_avro_type_t *t, c
         const char *s = src;
         size_t n = strnlen(s, RV_AVRO_UUID_LEN);
         if (!rv__uuid_valid(s, n))
-            return rv__actx_fail(c, RV_ERR_ENCODE, "not a uuid (want 8-4-4-4-12 hex digits)");
+            return RV__FAIL(c, RV_ERR_ENCODE, "not a uuid (want 8-4-4-4-12 hex digits)");
         return enc_raw(c, b, s, n);
     }
     case RV_AVRO_ENUM: {
         int v = *(const int *)src;
         if (v < 0 || (size_t)v >= t->nsymbols)
-            return rv__actx_fail(c, RV_ERR_ENCODE, "enum index %d out of range [0,%zu]", v,
+            return RV__FAIL(c, RV_ERR_ENCODE, "enum index %d out of range [0,%zu]", v,
                                  t->nsymbols - 1);
         return enc_long(c, b, v);
     }
@@ -139,7 +139,7 @@ static int enc_value(rv__actx_t *c, rv_avro_buf_t *b, const rv_avro_type_t *t, c
         const rv_avro_array_t *a = src;
         if (a->n) {
             if (!a->items)
-                return rv__actx_fail(c, RV_ERR_ENCODE, "array with NULL items and %zu items",
+                return RV__FAIL(c, RV_ERR_ENCODE, "array with NULL items and %zu items",
                                      a->n);
             if (enc_long(c, b, (int64_t)a->n))
                 return -1;
@@ -157,7 +157,7 @@ static int enc_value(rv__actx_t *c, rv_avro_buf_t *b, const rv_avro_type_t *t, c
         const rv_avro_map_t *m = src;
         if (m->n) {
             if (!m->keys || !m->values)
-                return rv__actx_fail(c, RV_ERR_ENCODE, "map with NULL keys or values");
+                return RV__FAIL(c, RV_ERR_ENCODE, "map with NULL keys or values");
             if (enc_long(c, b, (int64_t)m->n))
                 return -1;
             size_t sz = rv__avro_csize(t->items);
@@ -190,7 +190,7 @@ static int enc_value(rv__actx_t *c, rv_avro_buf_t *b, const rv_avro_type_t *t, c
         return 0;
     }
     }
-    return rv__actx_fail(c, RV_ERR_ENCODE, "unknown kind %d", (int)t->kind);
+    return RV__FAIL(c, RV_ERR_ENCODE, "unknown kind %d", (int)t->kind);
 }
 
 rv_err_t rv_avro_encode(const rv_avro_codec_t *codec, const void *obj, rv_avro_buf_t *out,

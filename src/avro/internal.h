@@ -30,6 +30,9 @@ typedef struct rv__actx {
 
 int rv__actx_fail(rv__actx_t *c, rv_err_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same as a value the compiler can see is -1 (so it knows an output
+ * parameter is set whenever the call returned 0). */
+#define RV__FAIL(...) (rv__actx_fail(__VA_ARGS__), -1)
 /* Prepends a path segment: ".name" style for a field, "[i]" for an index. */
 void rv__actx_prepend(rv__actx_t *c, const char *seg, bool index);
 void rv__actx_prepend_index(rv__actx_t *c, uint64_t i);
@@ -116,6 +119,7 @@ typedef struct rv__vplan rv__vplan_t;
 
 /* A value as the writer wrote it: maybe a union, each branch with its plan. */
 struct rv__vplan {
+    bool wnull; /* the writer's type is null: always absent */
     bool wunion;
     int nbr;
     struct rv__branch {
@@ -161,6 +165,8 @@ struct rv__plan {
 /* Resolves writer node `w` (a record) against the reader's record description. */
 rv__plan_t *rv__plan_new(const rv__anode_t *w, const rv_avro_type_t *r, rv_error_t **errp);
 void rv__plan_free(rv__plan_t *p);
+/* Parses every default of a description (errors name the field). */
+rv_err_t rv__avro_check_defaults(const rv_avro_type_t *t, rv_error_t **errp);
 
 /* Runs a record plan over [data, data+len) into obj (zeroed first); checks
  * that nothing is left over. */
@@ -191,6 +197,9 @@ struct rv_avro_codec {
 /* Finds the writer for the input's framing: *body points past the header. */
 rv_err_t rv__avro_codec_writer(const rv_avro_codec_t *c, const uint8_t *data, size_t len,
                                const rv__writer_t **w, size_t *body, rv_error_t **errp);
+
+/* One block holding an arena header, the struct and a first arena chunk. */
+void *rv__avro_obj_alloc(size_t c_size, size_t input_len, rv_avro_arena_t **arena);
 
 void rv__avro_opts_norm(rv_avro_opts_t *dst, const rv_avro_opts_t *src);
 
