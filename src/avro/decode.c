@@ -73,15 +73,20 @@ static inline int rd_int(rv__actx_t *c, int32_t *out)
 static inline int rd_len(rv__actx_t *c, size_t *out, const char *what)
 {
     int64_t n;
+    const uint8_t *at = c->p;
     if (rd_long(c, &n))
         return -1;
+    if (n >= 0 && (uint64_t)n <= AVAIL(c)) {
+        *out = (size_t)n;
+        return 0;
+    }
+    /* Errors point at the length prefix itself; the numbers name what is left after it. */
+    size_t left = AVAIL(c);
+    c->p = at;
     if (n < 0)
         return RV__FAIL(c, RV_ERR_DECODE, "negative %s length %lld", what, (long long)n);
-    if ((uint64_t)n > AVAIL(c))
-        return RV__FAIL(c, RV_ERR_DECODE, "%s length %lld exceeds the %zu remaining bytes",
-                             what, (long long)n, AVAIL(c));
-    *out = (size_t)n;
-    return 0;
+    return RV__FAIL(c, RV_ERR_DECODE, "%s length %lld exceeds the %zu remaining bytes", what,
+                    (long long)n, left);
 }
 
 /* A block count of an array or map: returns the item count (0 ends), having
@@ -91,6 +96,7 @@ static int rd_block(dctx_t *d, int64_t *count, size_t min)
 {
     rv__actx_t *c = &d->a;
     int64_t n;
+    const uint8_t *at = c->p;
     if (rd_long(c, &n))
         return -1;
     if (n < 0) {
@@ -107,15 +113,20 @@ static int rd_block(dctx_t *d, int64_t *count, size_t min)
                                  (long long)size, AVAIL(c));
     }
     if (min > 0) {
-        if ((uint64_t)n > AVAIL(c) / min)
+        if ((uint64_t)n > AVAIL(c) / min) {
+            size_t left = AVAIL(c);
+            c->p = at;
             return RV__FAIL(c, RV_ERR_DECODE,
                                  "block of %lld items needs at least %llu bytes, %zu remain",
-                                 (long long)n, (unsigned long long)n * min, AVAIL(c));
+                                 (long long)n, (unsigned long long)n * min, left);
+        }
     } else {
-        if ((uint64_t)n > d->zbudget)
+        if ((uint64_t)n > d->zbudget) {
+            c->p = at;
             return RV__FAIL(c, RV_ERR_DECODE,
                                  "block of %lld zero-size items exceeds the limit for this input",
                                  (long long)n);
+        }
         d->zbudget -= (uint64_t)n;
     }
     *count = n;
@@ -197,20 +208,26 @@ static int skip(dctx_t *d, const rv__anode_t *n)
         return 0;
     case AVRO_ENUM: {
         int32_t v;
+        const uint8_t *at = c->p;
         if (rd_int(c, &v))
             return -1;
-        if (v < 0 || v >= n->n)
+        if (v < 0 || v >= n->n) {
+            c->p = at;
             return RV__FAIL(c, RV_ERR_DECODE, "enum symbol %d out of range [0,%d]", (int)v,
                                  n->n - 1);
+        }
         return 0;
     }
     case AVRO_UNION: {
         int64_t i;
+        const uint8_t *at = c->p;
         if (rd_long(c, &i))
             return -1;
-        if (i < 0 || i >= n->n)
+        if (i < 0 || i >= n->n) {
+            c->p = at;
             return RV__FAIL(c, RV_ERR_DECODE, "union branch %lld out of range [0,%d]",
-                                 (long long)i, n->n - 1);
+                            (long long)i, n->n - 1);
+        }
         return skip(d, n->kids[i]);
     }
     case AVRO_ARRAY:
@@ -335,18 +352,23 @@ static int run_vplan(dctx_t *d, const rv__vplan_t *vp, void *dst, bool *is_null)
     }
     rv__actx_t *c = &d->a;
     int64_t i;
+    const uint8_t *at = c->p;
     if (rd_long(c, &i))
         return -1;
-    if (i < 0 || i >= vp->nbr)
-        return RV__FAIL(c, RV_ERR_DECODE, "union branch %lld out of range [0,%d]",
-                             (long long)i, vp->nbr - 1);
+    if (i < 0 || i >= vp->nbr) {
+        c->p = at;
+        return RV__FAIL(c, RV_ERR_DECODE, "union branch %lld out of range [0,%d]", (long long)i,
+                        vp->nbr - 1);
+    }
     const struct rv__branch *br = &vp->br[i];
     if (br->is_null) {
         *is_null = true;
         return 0;
     }
+    c->p = at;
     if (!br->plan)
         return RV__FAIL(c, RV_ERR_DECODE, "union branch %lld: %s", (long long)i, br->why);
+    rd_long(c, &i); /* read again: cannot fail */
     return run_plan(d, br->plan, dst);
 }
 
@@ -555,16 +577,19 @@ static int run_plan(dctx_t *d, const rv__plan_t *pl, void *dst)
     case RV__OP_ENUM:
     case RV__OP_ENUM_MAP: {
         int32_t v;
+        const uint8_t *at = c->p;
         if (rd_int(c, &v))
             return -1;
         int nsym = pl->op == RV__OP_ENUM ? (int)pl->rt->nsymbols : pl->nwsyms;
-        if (v < 0 || v >= nsym)
+        if (v < 0 || v >= nsym) {
+            c->p = at;
             return RV__FAIL(c, RV_ERR_DECODE, "enum symbol %d out of range [0,%d]", (int)v,
-                                 nsym - 1);
+                            nsym - 1);
+        }
         if (pl->op == RV__OP_ENUM_MAP) {
             int32_t r = pl->enum_map[v];
             if (r < 0)
-                return RV__FAIL(c, RV_ERR_DECODE,
+                return (c->p = at), RV__FAIL(c, RV_ERR_DECODE,
                                      "enum symbol %s is unknown to the reader's %s",
                                      pl->wn->names[v], pl->rt->name);
             v = r;

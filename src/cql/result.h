@@ -57,7 +57,7 @@ struct rv_cql_result {
 
 /* Reads the frame body's optional prefix (tracing id, warnings, custom
  * payload, per the header flags). *off becomes the offset of the message
- * proper; *warn/*warn_len the warnings' [string list] (NULL when none). */
+ * proper; warn and warn_len the warnings' [string list] (NULL when none). */
 rv_err_t rv__cql_body_prefix(uint8_t flags, const uint8_t *body, size_t len, size_t *off,
                              const uint8_t **warn, size_t *warn_len, rv_error_t **errp);
 

@@ -139,7 +139,7 @@ const rv_error_t *rv_cql_stmt_error(const rv_cql_stmt_t *st)
     return st ? st->err : NULL;
 }
 
-static rv_err_t bind(rv_cql_stmt_t *st, size_t i, const rv__cql_in_t *in)
+static rv_err_t bind_value(rv_cql_stmt_t *st, size_t i, const rv__cql_in_t *in)
 {
     if (!st)
         return RV_ERR_INVALID;
@@ -200,117 +200,117 @@ rv_err_t rv__cql_stmt_validate(const rv_cql_stmt_t *st, rv_error_t **errp)
 
 rv_err_t rv_cql_bind_null(rv_cql_stmt_t *st, size_t i)
 {
-    return bind(st, i, IN(.tag = RV__IN_NULL));
+    return bind_value(st, i, IN(.tag = RV__IN_NULL));
 }
 rv_err_t rv_cql_bind_unset(rv_cql_stmt_t *st, size_t i)
 {
-    return bind(st, i, IN(.tag = RV__IN_UNSET));
+    return bind_value(st, i, IN(.tag = RV__IN_UNSET));
 }
 rv_err_t rv_cql_bind_bool(rv_cql_stmt_t *st, size_t i, bool v)
 {
-    return bind(st, i, IN(.tag = RV__IN_BOOL, .i = v));
+    return bind_value(st, i, IN(.tag = RV__IN_BOOL, .i = v));
 }
 rv_err_t rv_cql_bind_tinyint(rv_cql_stmt_t *st, size_t i, int8_t v)
 {
-    return bind(st, i, IN(.tag = RV__IN_INT, .src_kind = RV_CQL_TINYINT, .i = v));
+    return bind_value(st, i, IN(.tag = RV__IN_INT, .src_kind = RV_CQL_TINYINT, .i = v));
 }
 rv_err_t rv_cql_bind_smallint(rv_cql_stmt_t *st, size_t i, int16_t v)
 {
-    return bind(st, i, IN(.tag = RV__IN_INT, .src_kind = RV_CQL_SMALLINT, .i = v));
+    return bind_value(st, i, IN(.tag = RV__IN_INT, .src_kind = RV_CQL_SMALLINT, .i = v));
 }
 rv_err_t rv_cql_bind_int(rv_cql_stmt_t *st, size_t i, int32_t v)
 {
-    return bind(st, i, IN(.tag = RV__IN_INT, .src_kind = RV_CQL_INT, .i = v));
+    return bind_value(st, i, IN(.tag = RV__IN_INT, .src_kind = RV_CQL_INT, .i = v));
 }
 rv_err_t rv_cql_bind_bigint(rv_cql_stmt_t *st, size_t i, int64_t v)
 {
-    return bind(st, i, IN(.tag = RV__IN_INT, .src_kind = RV_CQL_BIGINT, .i = v));
+    return bind_value(st, i, IN(.tag = RV__IN_INT, .src_kind = RV_CQL_BIGINT, .i = v));
 }
 rv_err_t rv_cql_bind_float(rv_cql_stmt_t *st, size_t i, float v)
 {
-    return bind(st, i, IN(.tag = RV__IN_FLOAT, .d = v));
+    return bind_value(st, i, IN(.tag = RV__IN_FLOAT, .d = v));
 }
 rv_err_t rv_cql_bind_double(rv_cql_stmt_t *st, size_t i, double v)
 {
-    return bind(st, i, IN(.tag = RV__IN_DOUBLE, .d = v));
+    return bind_value(st, i, IN(.tag = RV__IN_DOUBLE, .d = v));
 }
 rv_err_t rv_cql_bind_text(rv_cql_stmt_t *st, size_t i, const char *s)
 {
     if (!s)
         return rv_cql_bind_null(st, i);
-    return bind(st, i, IN(.tag = RV__IN_TEXT, .p = s, .n = strlen(s)));
+    return bind_value(st, i, IN(.tag = RV__IN_TEXT, .p = s, .n = strlen(s)));
 }
 rv_err_t rv_cql_bind_text_n(rv_cql_stmt_t *st, size_t i, const char *s, size_t len)
 {
     if (!s && len)
         return rv_cql_bind_null(st, i);
-    return bind(st, i, IN(.tag = RV__IN_TEXT, .p = s, .n = len));
+    return bind_value(st, i, IN(.tag = RV__IN_TEXT, .p = s, .n = len));
 }
 rv_err_t rv_cql_bind_blob(rv_cql_stmt_t *st, size_t i, const void *p, size_t len)
 {
     if (!p && len)
         return rv_cql_bind_null(st, i);
-    return bind(st, i, IN(.tag = RV__IN_BLOB, .p = p, .n = len));
+    return bind_value(st, i, IN(.tag = RV__IN_BLOB, .p = p, .n = len));
 }
 rv_err_t rv_cql_bind_uuid(rv_cql_stmt_t *st, size_t i, const uint8_t uuid[16])
 {
     if (!uuid)
         return rv_cql_bind_null(st, i);
-    return bind(st, i, IN(.tag = RV__IN_UUID, .p = uuid, .n = 16));
+    return bind_value(st, i, IN(.tag = RV__IN_UUID, .p = uuid, .n = 16));
 }
 rv_err_t rv_cql_bind_timestamp(rv_cql_stmt_t *st, size_t i, int64_t ms)
 {
-    return bind(st, i, IN(.tag = RV__IN_TIMESTAMP, .i = ms));
+    return bind_value(st, i, IN(.tag = RV__IN_TIMESTAMP, .i = ms));
 }
 rv_err_t rv_cql_bind_date(rv_cql_stmt_t *st, size_t i, uint32_t days)
 {
-    return bind(st, i, IN(.tag = RV__IN_DATE, .i = days));
+    return bind_value(st, i, IN(.tag = RV__IN_DATE, .i = days));
 }
 rv_err_t rv_cql_bind_time(rv_cql_stmt_t *st, size_t i, int64_t ns)
 {
-    return bind(st, i, IN(.tag = RV__IN_TIME, .i = ns));
+    return bind_value(st, i, IN(.tag = RV__IN_TIME, .i = ns));
 }
 rv_err_t rv_cql_bind_inet(rv_cql_stmt_t *st, size_t i, const uint8_t *addr, size_t len)
 {
     if (!addr)
         return rv_cql_bind_null(st, i);
-    return bind(st, i, IN(.tag = RV__IN_INET, .p = addr, .n = len));
+    return bind_value(st, i, IN(.tag = RV__IN_INET, .p = addr, .n = len));
 }
 rv_err_t rv_cql_bind_varint(rv_cql_stmt_t *st, size_t i, const uint8_t *p, size_t len)
 {
     if (!p)
         return rv_cql_bind_null(st, i);
-    return bind(st, i, IN(.tag = RV__IN_VARINT, .p = p, .n = len));
+    return bind_value(st, i, IN(.tag = RV__IN_VARINT, .p = p, .n = len));
 }
 rv_err_t rv_cql_bind_varint_int64(rv_cql_stmt_t *st, size_t i, int64_t v)
 {
     uint8_t b[8];
     size_t n = rv_cql_varint_from_int64(v, b);
-    return bind(st, i, IN(.tag = RV__IN_VARINT, .p = b, .n = n));
+    return bind_value(st, i, IN(.tag = RV__IN_VARINT, .p = b, .n = n));
 }
 rv_err_t rv_cql_bind_decimal(rv_cql_stmt_t *st, size_t i, int32_t scale, const uint8_t *unscaled,
                              size_t len)
 {
     if (!unscaled)
         return rv_cql_bind_null(st, i);
-    return bind(st, i, IN(.tag = RV__IN_DECIMAL, .scale = scale, .p = unscaled, .n = len));
+    return bind_value(st, i, IN(.tag = RV__IN_DECIMAL, .scale = scale, .p = unscaled, .n = len));
 }
 rv_err_t rv_cql_bind_duration(rv_cql_stmt_t *st, size_t i, int32_t months, int32_t days,
                               int64_t nanos)
 {
-    return bind(st, i, IN(.tag = RV__IN_DURATION, .months = months, .days = days, .i = nanos));
+    return bind_value(st, i, IN(.tag = RV__IN_DURATION, .months = months, .days = days, .i = nanos));
 }
 rv_err_t rv_cql_bind_coll(rv_cql_stmt_t *st, size_t i, const rv_cql_coll_t *c)
 {
     if (!c)
         return rv_cql_bind_null(st, i);
-    return bind(st, i, IN(.tag = RV__IN_COLL, .coll = c));
+    return bind_value(st, i, IN(.tag = RV__IN_COLL, .coll = c));
 }
 rv_err_t rv_cql_bind_raw(rv_cql_stmt_t *st, size_t i, const void *p, size_t len)
 {
     if (!p && len)
         return rv_cql_bind_null(st, i);
-    return bind(st, i, IN(.tag = RV__IN_RAW, .p = p, .n = len));
+    return bind_value(st, i, IN(.tag = RV__IN_RAW, .p = p, .n = len));
 }
 
 /* -------------------------------------------------------------- collections */

@@ -13,6 +13,8 @@
 #include "rivulet/stage.h"
 
 #define RV_MAX_PORTS 64
+/* Largest edge capacity (graph.edge.capacity and rv_link_ports). */
+#define RV_EDGE_MAX_CAPACITY 65536
 
 struct rv_env {
     uint32_t refs;

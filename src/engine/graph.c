@@ -18,7 +18,7 @@
 #include "engine/engine.h"
 
 static const rv_conf_def_t graph_defs[] = {
-    {"graph.edge.capacity", RV_CONF_INT, "32", 1, 65536, NULL,
+    {"graph.edge.capacity", RV_CONF_INT, "32", 1, RV_EDGE_MAX_CAPACITY, NULL,
      "Elements an edge holds: the demand a stage may signal upstream at once."},
     {"graph.scheduler.budget", RV_CONF_INT, "1024", 1, 1000000, NULL,
      "Stage runs per loop iteration before the loop polls for I/O again."},
@@ -329,6 +329,15 @@ rv_err_t rv_link_ports(rv_stage_t *from, int out_port, rv_stage_t *to, int in_po
     }
     if (capacity == 0)
         capacity = g->edge_capacity;
+    /* The same bound as graph.edge.capacity. Beyond 2^31 pow2_at_least would
+     * never terminate, and a huge value is usually a negative number cast to
+     * unsigned: demand that is not positive must be rejected, not honoured. */
+    if (capacity > RV_EDGE_MAX_CAPACITY) {
+        graph_error(g, rv_error_new(RV_ERR_INVALID, false,
+                                    "link: capacity %" PRIu32 " of %s -> %s is out of range [1, %u]",
+                                    capacity, from->name, to->name, (unsigned)RV_EDGE_MAX_CAPACITY));
+        return RV_ERR_INVALID;
+    }
     rv_edge_t *e = calloc(1, sizeof(*e));
     uint32_t size = pow2_at_least(capacity);
     rv_env_t **ring = calloc(size, sizeof(rv_env_t *));
