@@ -58,8 +58,61 @@ static rv_err_t avro_fail(rv_error_t **errp, rv_err_t code, const char *what)
     return rv_error_set(errp, code, false, "avro: %s: %s", what, avro_strerror());
 }
 
-static rv_err_t gwriter_init(gwriter_t *w, avro_schema_t reader, int32_t id, const char *json,
-                             rv_error_t **errp)
+/* avro-c 1.11's resolved reader crashes (it does not fill defaults) when a
+ * reader record has a field the writer's record lacks. Such a pair is refused
+ * before avro-c sees it; the declarative codec handles that case itself.
+ * Walks records, arrays, maps and same-named union branches; recursive
+ * schemas stop at the depth limit. */
+static bool fields_covered(const rv__anode_t *w, const rv__anode_t *r, char *missing, size_t cap,
+                           int depth)
+{
+    if (depth > RV__AVRO_DEFAULT_DEPTH || !w || !r)
+        return true;
+    if (w->type == AVRO_UNION && r->type == AVRO_UNION) {
+        for (int i = 0; i < r->n; i++)
+            for (int j = 0; j < w->n; j++)
+                if (r->kids[i]->type == w->kids[j]->type &&
+                    (!r->kids[i]->name || (w->kids[j]->name &&
+                                           strcmp(r->kids[i]->name, w->kids[j]->name) == 0)) &&
+                    !fields_covered(w->kids[j], r->kids[i], missing, cap, depth + 1))
+                    return false;
+        return true;
+    }
+    if (w->type == AVRO_UNION) {
+        for (int j = 0; j < w->n; j++)
+            if (!fields_covered(w->kids[j], r, missing, cap, depth + 1))
+                return false;
+        return true;
+    }
+    if (r->type == AVRO_UNION) {
+        for (int i = 0; i < r->n; i++)
+            if (r->kids[i]->type == w->type && !fields_covered(w, r->kids[i], missing, cap, depth + 1))
+                return false;
+        return true;
+    }
+    if (w->type != r->type)
+        return true; /* avro-c reports the mismatch itself */
+    if (w->type == AVRO_ARRAY || w->type == AVRO_MAP)
+        return fields_covered(w->items, r->items, missing, cap, depth + 1);
+    if (w->type != AVRO_RECORD)
+        return true;
+    for (int i = 0; i < r->n; i++) {
+        int j;
+        for (j = 0; j < w->n; j++)
+            if (strcmp(r->names[i], w->names[j]) == 0)
+                break;
+        if (j == w->n) {
+            snprintf(missing, cap, "%s.%s", r->name ? r->name : "?", r->names[i]);
+            return false;
+        }
+        if (!fields_covered(w->kids[j], r->kids[i], missing, cap, depth + 1))
+            return false;
+    }
+    return true;
+}
+
+static rv_err_t gwriter_init(gwriter_t *w, const gwriter_t *reader_w, avro_schema_t reader,
+                             int32_t id, const char *json, rv_error_t **errp)
 {
     memset(w, 0, sizeof(*w));
     w->id = id;
@@ -85,6 +138,15 @@ static rv_err_t gwriter_init(gwriter_t *w, avro_schema_t reader, int32_t id, con
         goto fail;
     }
     if (reader) {
+        char missing[256];
+        if (!fields_covered(w->tree->root, reader_w->tree->root, missing, sizeof(missing), 0)) {
+            e = rv_error_set(errp, RV_ERR_UNSUPPORTED, false,
+                             "avro: the reader field %s is not in the writer's schema, and "
+                             "avro-c's resolved reader cannot fill defaults (use the "
+                             "declarative codec for this evolution)",
+                             missing);
+            goto fail;
+        }
         w->riface = avro_resolved_reader_new(w->schema, reader);
         if (!w->riface) {
             avro_fail(errp, RV_ERR_INVALID, "the writer schema cannot be resolved to the reader's");
@@ -159,7 +221,7 @@ rv_avro_generic_t *rv_avro_generic_new(const rv_avro_generic_def_t *def,
     g->def.schema_path = NULL;
     if (!g->json)
         goto fail;
-    if (gwriter_init(&g->own, NULL, g->opts.schema_id, g->json, errp))
+    if (gwriter_init(&g->own, NULL, NULL, g->opts.schema_id, g->json, errp))
         goto fail;
     g->schema = g->own.schema;
     g->iface = avro_generic_class_from_schema(g->schema);
@@ -226,7 +288,7 @@ rv_err_t rv_avro_generic_set_writer_schema(rv_avro_generic_t *g, const char *jso
     gwriter_t *w = malloc(sizeof(*w));
     if (!w)
         return rv_error_set(errp, RV_ERR_NOMEM, true, "avro: out of memory");
-    rv_err_t e = gwriter_init(w, g->schema, 0, json, errp);
+    rv_err_t e = gwriter_init(w, &g->own, g->schema, 0, json, errp);
     if (e) {
         free(w);
         return e;
@@ -253,7 +315,7 @@ rv_err_t rv_avro_generic_add_writer_schema(rv_avro_generic_t *g, int32_t id, con
     if (!nw)
         return rv_error_set(errp, RV_ERR_NOMEM, true, "avro: out of memory");
     g->writers = nw;
-    rv_err_t e = gwriter_init(&g->writers[g->nwriters], g->schema, id, json, errp);
+    rv_err_t e = gwriter_init(&g->writers[g->nwriters], &g->own, g->schema, id, json, errp);
     if (e)
         return e;
     g->nwriters++;

@@ -206,4 +206,35 @@ void rv__avro_opts_norm(rv_avro_opts_t *dst, const rv_avro_opts_t *src);
 /* The conf table (for src/core/conf_tables.c). */
 extern const rv_conf_table_t rv_avro_conf_table;
 
+
+
+/* ---------------------------------------------------------------- stages */
+
+/* Either flavour behind one door, for the two stages. */
+typedef struct rv__avro_serde {
+    const rv_avro_codec_t *codec; /* flavour 1, or NULL and: */
+    rv_avro_generic_t *gen;       /* flavour 2 */
+} rv__avro_serde_t;
+
+static inline rv_err_t rv__avro_serde_decode(const rv__avro_serde_t *s, const void *data,
+                                             size_t len, void **out, rv_error_t **errp)
+{
+    if (s->codec) {
+        *out = rv_avro_decode_new(s->codec, data, len, errp);
+        return *out ? RV_OK : (errp && *errp ? rv_error_code(*errp) : RV_ERR_DECODE);
+    }
+    return rv_avro_generic_decode(s->gen, data, len, out, errp);
+}
+
+static inline rv_free_fn rv__avro_serde_free(const rv__avro_serde_t *s)
+{
+    return s->codec ? rv_avro_obj_free : rv_avro_generic_free_fn(s->gen);
+}
+
+static inline rv_err_t rv__avro_serde_encode(const rv__avro_serde_t *s, const void *obj,
+                                             rv_avro_buf_t *out, rv_error_t **errp)
+{
+    return s->codec ? rv_avro_encode(s->codec, obj, out, errp)
+                    : rv_avro_generic_encode(s->gen, obj, out, errp);
+}
 #endif

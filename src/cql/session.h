@@ -106,6 +106,8 @@ struct rv_cql_request {
     void *ctx;                  /* internal requests' context */
     rv__cql_pentry_t *pentry;   /* prepare waiters, re-prepare waiters */
     rv_cql_result_t *held;      /* schema agreement: the result to deliver */
+    rv_cql_request_t *child;    /* schema agreement: the system query in flight */
+    uint8_t schema_local[16];   /* schema agreement: the coordinator's version */
 };
 
 /* Intrusive FIFO of requests (via next/prev). */
@@ -139,9 +141,12 @@ void rv__cql_request_retry_or_fail(rv_cql_request_t *rq, const rv_error_t *err, 
 void rv__cql_request_dispatch(rv_cql_request_t *rq);
 /* Sends queued requests while connections have room. */
 void rv__cql_session_drain(rv_cql_session_t *s);
-/* Replaces a prepared statement's id inside every frame that carries it. */
-bool rv__cql_request_update_id(rv_cql_request_t *rq, const rv_cql_prepared_t *p,
-                               const uint8_t *old_id, size_t old_len);
+/* Rewrites the prepared ids inside rq's frame that differ from their
+ * statement's current id (after a re-prepare changed it). False when out of
+ * memory. */
+bool rv__cql_request_update_ids(rv_cql_request_t *rq);
+/* Cancels without a callback (see rv_cql_request_cancel); internal requests too. */
+void rv__cql_request_abandon(rv_cql_request_t *rq);
 
 /* ------------------------------------------------------------- connections */
 
@@ -175,6 +180,7 @@ struct rv__cql_conn {
     uint64_t last_read;          /* loop time of the last frame received */
     bool heartbeat_inflight;
     bool was_ready;
+    int pending_uv_err;          /* a connect that failed at once, reported later */
     char desc[80];               /* "127.0.0.1:9042#0" for messages */
 };
 
@@ -207,6 +213,8 @@ struct rv__cql_host {
     bool is_contact;
     rv__cql_deadline_t reconnect;
     rv_error_t *last_error;
+    int64_t *tokens;             /* from system.local / system.peers */
+    size_t ntokens;
 };
 
 /* ---------------------------------------------------------- prepared cache */
@@ -230,6 +238,8 @@ void rv__cql_pcache_fail_all(rv_cql_session_t *s, const rv_error_t *err, bool ca
 void rv__cql_pcache_free(rv_cql_session_t *s);
 /* Deferred prepare completions (cache hits), run from the idle handle. */
 void rv__cql_deferred_run(rv_cql_session_t *s);
+/* Makes rv__cql_deferred_run run on the next loop turn. */
+void rv__cql_session_defer(rv_cql_session_t *s);
 
 /* --------------------------------------------------------- schema agreement */
 
@@ -286,6 +296,7 @@ struct rv_cql_session {
 
     rv__cql_rq_list_t queue;     /* waiting for a connection */
     rv__cql_rq_list_t deferred;  /* prepare callbacks for the next loop turn */
+    rv__cql_rq_list_t parked;    /* holding a result until schema agreement */
     rv__cql_pentry_t **pcache;
     size_t pcache_buckets, pcache_n;
 
@@ -294,6 +305,7 @@ struct rv_cql_session {
     rv_cql_session_fn connect_cb;
     void *connect_opaque;
     size_t resolving;            /* contact points being resolved */
+    rv__cql_deadline_t later;    /* reports a connect failure on a later loop turn */
     bool discovered;
     rv_error_t *connect_error;   /* the last error while connecting */
 
@@ -316,6 +328,8 @@ void rv__cql_session_on_conn_closed(rv__cql_conn_t *c, const rv_error_t *err);
 void rv__cql_session_on_conn_freed(rv_cql_session_t *s);
 void rv__cql_session_on_event(rv__cql_conn_t *c, const rv__cql_response_t *resp);
 
+/* The known host at addr (4 or 16 bytes) and the session's port, or NULL. */
+rv__cql_host_t *rv__cql_session_find_host(rv_cql_session_t *s, const uint8_t *addr, size_t alen);
 /* The connection to use for rq (NULL when none has room). */
 rv__cql_conn_t *rv__cql_session_pick(rv_cql_session_t *s, rv_cql_request_t *rq);
 /* Resolved query parameters for a statement. */

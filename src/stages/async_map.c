@@ -15,8 +15,12 @@
 
 typedef enum { SLOT_FREE, SLOT_RUNNING, SLOT_WAITING, SLOT_DONE, SLOT_DROPPED } slot_state_t;
 
+typedef struct amap amap_t;
+
 struct rv_async {
-    rv_stage_t *st;
+    amap_t *a;
+    rv_stage_t *st; /* not valid once the stage stopped (see amap_t.orphans) */
+    void *in;       /* the payload the call was given (for orphaned completions) */
     int index;
     slot_state_t state;
     rv_env_t *env;
@@ -26,7 +30,7 @@ struct rv_async {
     rv_timer_t *timer;
 };
 
-typedef struct {
+struct amap {
     rv_async_fn fn;
     rv_free_fn out_free;
     void *opaque;
@@ -42,7 +46,19 @@ typedef struct {
     int free_n;
     int in_flight;
     bool upstream_done, cancelled, pumping;
-} amap_t;
+    /* Calls still running when the stage stopped (the graph was destroyed):
+     * their rv_async_done must still find valid memory, so the state outlives
+     * the stage until the last of them completes. */
+    int orphans;
+};
+
+static void amap_free(amap_t *a)
+{
+    free(a->slots);
+    free(a->done_q);
+    free(a->free_q);
+    free(a);
+}
 
 static void free_out(amap_t *a, rv_async_t *op)
 {
@@ -66,7 +82,8 @@ static void call(rv_async_t *op)
 {
     amap_t *a = rv_stage_state(op->st);
     op->state = SLOT_RUNNING;
-    a->fn(op, rv_env_payload(op->env), a->opaque);
+    op->in = rv_env_payload(op->env);
+    a->fn(op, op->in, a->opaque);
 }
 
 /* Emits what is ready as far as the output has room; true when it freed a slot. */
@@ -158,8 +175,14 @@ static void retry_timer_cb(rv_timer_t *t, void *opaque)
     rv_async_t *op = opaque;
     if (op->state != SLOT_WAITING)
         return;
-    op->attempt++;
     amap_t *a = rv_stage_state(op->st);
+    if (rv_stage_finished(op->st)) {
+        /* The stage failed meanwhile: no new call after its end. */
+        rv_env_release_failed(op->env, RV_ERR_CANCELLED);
+        release_slot(a, op);
+        return;
+    }
+    op->attempt++;
     bool was = a->pumping;
     a->pumping = true;
     call(op);
@@ -169,8 +192,22 @@ static void retry_timer_cb(rv_timer_t *t, void *opaque)
 
 void rv_async_done(rv_async_t *op, void *out, rv_error_t *err)
 {
+    amap_t *a = op->a;
+    if (a->orphans > 0) {
+        /* The graph is gone; only the memory of this call is left to free. */
+        if (op->state == SLOT_RUNNING) {
+            op->state = SLOT_FREE;
+            if (!err && out && out != op->in && a->out_free)
+                a->out_free(out);
+            rv_error_destroy(err);
+            if (--a->orphans == 0)
+                amap_free(a);
+        } else {
+            rv_error_destroy(err);
+        }
+        return;
+    }
     rv_stage_t *st = op->st;
-    amap_t *a = rv_stage_state(st);
     if (op->state != SLOT_RUNNING) {
         /* A second completion of one call is a caller bug; do not corrupt. */
         rv_error_destroy(err);
@@ -282,6 +319,7 @@ static void on_abort(rv_stage_t *st)
 static void stop(rv_stage_t *st)
 {
     amap_t *a = rv_stage_state(st);
+    int running = 0;
     for (int i = 0; i < a->par; i++) {
         rv_async_t *op = &a->slots[i];
         if (op->env && op->state != SLOT_FREE) {
@@ -289,12 +327,16 @@ static void stop(rv_stage_t *st)
             rv_env_release_failed(op->env, RV_ERR_CANCELLED);
             op->env = NULL;
         }
+        if (op->state == SLOT_RUNNING)
+            running++;
         rv_timer_destroy(op->timer);
+        op->timer = NULL;
+        op->st = NULL;
     }
-    free(a->slots);
-    free(a->done_q);
-    free(a->free_q);
-    free(a);
+    if (running > 0)
+        a->orphans = running; /* freed by the last rv_async_done */
+    else
+        amap_free(a);
 }
 
 static const rv_stage_ops_t ops_async = {.kind = "async-map",
@@ -352,6 +394,7 @@ rv_stage_t *rv__async_map_new(rv_graph_t *g, const char *kind, int parallelism, 
         return NULL;
     for (int i = 0; i < parallelism; i++) {
         rv_async_t *op = &a->slots[i];
+        op->a = a;
         op->st = st;
         op->index = i;
         op->timer = rv_timer_new(st, retry_timer_cb, op);

@@ -22,6 +22,23 @@ struct rv_queue {
     rv_graph_t *g;
 };
 
+static void shut(rv_queue_t *q)
+{
+    uv_mutex_lock(&q->mu);
+    q->shut = true;
+    q->closed = true;
+    uv_cond_broadcast(&q->not_full);
+    uv_mutex_unlock(&q->mu);
+}
+
+/* The async handle keeps the loop alive while the source may still receive
+ * items; once the stage is done, it must not (a plain uv_run would never
+ * return after the graph completed). Loop thread only. */
+static void release_loop(rv_queue_t *q)
+{
+    uv_unref((uv_handle_t *)&q->async);
+}
+
 static void drain_to_output(rv_stage_t *st)
 {
     rv_queue_t *q = rv_stage_state(st);
@@ -47,12 +64,15 @@ static void drain_to_output(rv_stage_t *st)
                 for (size_t j = i + 1; j < n; j++)
                     if (batch[j].item_free)
                         batch[j].item_free(batch[j].item);
+                shut(q);
+                release_loop(q);
                 rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
                 return;
             }
             rv_out_push(st, 0, env);
         }
         if (finished) {
+            release_loop(q);
             rv_stage_finish(st);
             return;
         }
@@ -68,15 +88,6 @@ static void async_cb(uv_async_t *h)
         rv_stage_wake(q->st);
 }
 
-static void shut(rv_queue_t *q)
-{
-    uv_mutex_lock(&q->mu);
-    q->shut = true;
-    q->closed = true;
-    uv_cond_broadcast(&q->not_full);
-    uv_mutex_unlock(&q->mu);
-}
-
 static void on_room(rv_stage_t *st)
 {
     drain_to_output(st);
@@ -85,6 +96,7 @@ static void on_room(rv_stage_t *st)
 static void on_cancel(rv_stage_t *st, int port)
 {
     shut(rv_stage_state(st));
+    release_loop(rv_stage_state(st));
     rv_stage_finish(st);
 }
 
@@ -97,6 +109,7 @@ static void on_drain(rv_stage_t *st)
 static void on_abort(rv_stage_t *st)
 {
     shut(rv_stage_state(st));
+    release_loop(rv_stage_state(st));
 }
 
 static void closed_cb(uv_handle_t *h)
@@ -182,10 +195,9 @@ static rv_err_t enqueue(rv_queue_t *q, void *item, rv_free_fn item_free, int64_t
         q->ring[(q->head + q->count) % q->cap] = (qitem_t){item, item_free};
         q->count++;
         rc = RV_OK;
+        uv_async_send(&q->async); /* under the lock: see rv_queue_close */
     }
     uv_mutex_unlock(&q->mu);
-    if (rc == RV_OK)
-        uv_async_send(&q->async);
     return rc;
 }
 
@@ -204,6 +216,10 @@ void rv_queue_close(rv_queue_t *q)
     uv_mutex_lock(&q->mu);
     q->closed = true;
     uv_cond_broadcast(&q->not_full);
+    /* Once shut, the stage is gone or going and its async handle may be
+     * closing: sending to it then is undefined. The stop hook shuts under this
+     * lock before it closes the handle, so sending while holding it is safe. */
+    if (!q->shut)
+        uv_async_send(&q->async);
     uv_mutex_unlock(&q->mu);
-    uv_async_send(&q->async);
 }
