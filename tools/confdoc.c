@@ -15,7 +15,7 @@ int main(void)
            "by hand (a unit test fails when it is out of date). Every key is given as `key=value`\n"
            "in a configuration file (`# comments`, one key per line) or with `-o key=value` on the\n"
            "command line. Unknown keys and out-of-range values are rejected with a message that\n"
-           "names the key. Durations take `ms`, `s` or `m` (default milliseconds).\n\n");
+           "names the key. Durations take `ms`, `s`, `m`, `h` or `d` (default milliseconds).\n\n");
     for (size_t i = 0; i < n; i++)
         rv_conf_print_markdown(stdout, tables[i]);
     return 0;

@@ -40,11 +40,19 @@ typedef enum cart_action {
 /* The wire form of a command (Avro ShoppingCartCmd), as the decoder fills it. */
 typedef struct cart_wire_cmd {
     char *action;
-    char cart_id[37];
-    char owner_or_item[37];
+    char *cart_id;
+    char *owner_or_item;
     bool has_count;
     int32_t count;
 } cart_wire_cmd_t;
+
+/* A wire command with room for its strings (for building one by hand). */
+typedef struct cart_wire_buf {
+    cart_wire_cmd_t w;
+    char action[32];
+    char cart_id[80];
+    char owner_or_item[80];
+} cart_wire_buf_t;
 
 /* A validated command. */
 typedef struct cart_cmd {
@@ -101,8 +109,8 @@ rv_err_t cart_event_type_parse(const char *s, cart_event_type_t *out);
  * non-positive count where one is needed are RV_ERR_DECODE errors that name
  * the field (such records go to the dead-letter topic). */
 rv_err_t cart_cmd_from_wire(const cart_wire_cmd_t *w, cart_cmd_t *out, rv_error_t **errp);
-/* The wire form of a command (strings point into w's own arrays; action is static). */
-void cart_cmd_to_wire(const cart_cmd_t *c, cart_wire_cmd_t *w);
+/* The wire form of a command, in b (b->w points into b). */
+void cart_cmd_to_wire(const cart_cmd_t *c, cart_wire_buf_t *b);
 
 /* A fresh, non-existent cart. */
 void cart_state_init(cart_state_t *s);

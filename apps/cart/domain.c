@@ -34,7 +34,9 @@ rv_err_t cart_event_type_parse(const char *s, cart_event_type_t *out)
 static rv_err_t parse_uuid_field(const char *field, const char *s, rv_uuid_t *out, rv_error_t **errp)
 {
     rv_error_t *e = NULL;
-    if (rv_uuid_parse(s, strnlen(s, 37), out, &e) != RV_OK) {
+    if (!s)
+        s = "";
+    if (rv_uuid_parse(s, strnlen(s, 64), out, &e) != RV_OK) {
         rv_err_t rc = rv_error_set(errp, RV_ERR_DECODE, false, "ShoppingCartCmd.%s: \"%.36s\" is %s", field,
                                    s, rv_error_msg(e));
         rv_error_destroy(e);
@@ -73,14 +75,17 @@ rv_err_t cart_cmd_from_wire(const cart_wire_cmd_t *w, cart_cmd_t *out, rv_error_
     return RV_OK;
 }
 
-void cart_cmd_to_wire(const cart_cmd_t *c, cart_wire_cmd_t *w)
+void cart_cmd_to_wire(const cart_cmd_t *c, cart_wire_buf_t *b)
 {
-    memset(w, 0, sizeof(*w));
-    w->action = (char *)action_names[c->action];
-    rv_uuid_format(&c->cart_id, w->cart_id);
-    rv_uuid_format(&c->arg, w->owner_or_item);
-    w->has_count = c->action == CART_ADD_ITEM || c->action == CART_REMOVE_ITEM;
-    w->count = c->count;
+    memset(b, 0, sizeof(*b));
+    snprintf(b->action, sizeof(b->action), "%s", action_names[c->action]);
+    rv_uuid_format(&c->cart_id, b->cart_id);
+    rv_uuid_format(&c->arg, b->owner_or_item);
+    b->w.action = b->action;
+    b->w.cart_id = b->cart_id;
+    b->w.owner_or_item = b->owner_or_item;
+    b->w.has_count = c->action == CART_ADD_ITEM || c->action == CART_REMOVE_ITEM;
+    b->w.count = c->count;
 }
 
 void cart_state_init(cart_state_t *s)

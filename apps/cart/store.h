@@ -83,12 +83,18 @@ struct cart_store {
     const cart_store_ops_t *ops;
 };
 
-/* The "store.*" configuration table. */
-extern const rv_conf_table_t cart_store_conf_table;
-
 /* Opens the SQLite store at path (created with its tables when missing).
  * Ownership: the caller owns the store; close it with ops->close. */
 cart_store_t *cart_store_sqlite_open(uv_loop_t *loop, const char *path, rv_error_t **errp);
+
+/* Opens the Cassandra store ("cql.*" keys for the connection and consistency,
+ * "cart.cassandra.*" for the keyspace, replication and time buckets), creating
+ * the keyspace and tables when missing. It runs loop until connected (call it
+ * before starting anything else on the loop). The layout follows
+ * "cart.topology": atomic uses the single-partition ledger table, the others
+ * the carts table plus the bucketed event log.
+ * Ownership: the caller owns the store; close it with ops->close. */
+cart_store_t *cart_store_cassandra_open(uv_loop_t *loop, const rv_conf_t *conf, rv_error_t **errp);
 
 /* Reads rows with a store call and hands them to the caller in one list
  * (helpers for the query side). */

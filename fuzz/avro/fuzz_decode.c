@@ -35,8 +35,7 @@ static rv_avro_generic_t *gen_cart, *gen_all;
 /* Reads every leaf of a generic value, so avro-c's accessors run over it. */
 static void walk(avro_value_t *v, int depth)
 {
-    if (depth > 100)
-        return;
+    if (depth > 100) return;
     size_t n = 0;
     const char *s;
     const void *b;
@@ -44,25 +43,36 @@ static void walk(avro_value_t *v, int depth)
     int64_t l;
     avro_value_t child, branch;
     switch (avro_value_get_type(v)) {
-    case AVRO_STRING: avro_value_get_string(v, &s, &n); break;
-    case AVRO_BYTES: avro_value_get_bytes(v, &b, &n); break;
-    case AVRO_FIXED: avro_value_get_fixed(v, &b, &n); break;
-    case AVRO_INT32: avro_value_get_int(v, &i); break;
-    case AVRO_INT64: avro_value_get_long(v, &l); break;
-    case AVRO_ENUM: avro_value_get_enum(v, &i); break;
+    case AVRO_STRING:
+        avro_value_get_string(v, &s, &n);
+        break;
+    case AVRO_BYTES:
+        avro_value_get_bytes(v, &b, &n);
+        break;
+    case AVRO_FIXED:
+        avro_value_get_fixed(v, &b, &n);
+        break;
+    case AVRO_INT32:
+        avro_value_get_int(v, &i);
+        break;
+    case AVRO_INT64:
+        avro_value_get_long(v, &l);
+        break;
+    case AVRO_ENUM:
+        avro_value_get_enum(v, &i);
+        break;
     case AVRO_UNION:
-        if (avro_value_get_current_branch(v, &branch) == 0)
-            walk(&branch, depth + 1);
+        if (avro_value_get_current_branch(v, &branch) == 0) walk(&branch, depth + 1);
         break;
     case AVRO_RECORD:
     case AVRO_ARRAY:
     case AVRO_MAP:
         avro_value_get_size(v, &n);
         for (size_t k = 0; k < n; k++)
-            if (avro_value_get_by_index(v, k, &child, NULL) == 0)
-                walk(&child, depth + 1);
+            if (avro_value_get_by_index(v, k, &child, NULL) == 0) walk(&child, depth + 1);
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -151,28 +161,37 @@ static void generic(rv_avro_generic_t *g, const uint8_t *p, size_t n)
 {
     void *out = NULL;
     rv_error_t *err = NULL;
-    if (rv_avro_generic_decode(g, p, n, &out, &err) == RV_OK)
-        free(out);
+    if (rv_avro_generic_decode(g, p, n, &out, &err) == RV_OK) free(out);
     rv_error_destroy(err);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!cart)
-        init();
-    if (size < 1)
-        return 0;
+    if (!cart) init();
+    if (size < 1) return 0;
     /* A copy of exactly the message's size, so any over-read is caught. */
     size_t n = size - 1;
     uint8_t *p = malloc(n ? n : 1);
     memcpy(p, data + 1, n);
     switch (data[0] % 6) {
-    case 0: declarative(cart, p, n, true); break;
-    case 1: declarative(all, p, n, true); break;
-    case 2: declarative(cart_resolving, p, n, false); break;
-    case 3: generic(gen_cart, p, n); break;
-    case 4: generic(gen_all, p, n); break;
-    case 5: declarative(cart_confluent, p, n, false); break;
+    case 0:
+        declarative(cart, p, n, true);
+        break;
+    case 1:
+        declarative(all, p, n, true);
+        break;
+    case 2:
+        declarative(cart_resolving, p, n, false);
+        break;
+    case 3:
+        generic(gen_cart, p, n);
+        break;
+    case 4:
+        generic(gen_all, p, n);
+        break;
+    case 5:
+        declarative(cart_confluent, p, n, false);
+        break;
     }
     free(p);
     return 0;

@@ -74,17 +74,26 @@
  *   field with neither is an error when the writer schema is added), int is
  *   promoted to long, float or double, long to float or double, float to
  *   double, string and bytes convert, enum symbols map by name, unions resolve
- *   by branch. The declarative codec does this itself (a resolving decoder
- *   driven by the writer schema); flavour 2 uses avro-c's resolved reader.
+ *   by branch. Record, enum and fixed names are not compared (a writer in
+ *   another language often has another namespace, and raw binary carries
+ *   none); fields and enum symbols match by name; aliases are not supported.
+ *   The declarative codec does this itself (a resolving decoder
+ *   driven by the writer schema); flavour 2 uses avro-c's resolved reader,
+ *   which in avro-c 1.11 cannot fill a reader field from its default (it
+ *   crashes), so flavour 2 refuses such a writer schema with
+ *   RV_ERR_UNSUPPORTED when it is added; every other rule above works there.
  *
  *   Bad input never crashes and never reads past the buffer: truncated data,
  *   a length longer than the remaining bytes, negative lengths, union or enum
  *   indexes out of range, invalid UTF-8, over-long varints, nesting deeper than
  *   max_depth and trailing bytes are RV_ERR_DECODE errors whose message names
  *   the field path and the byte offset, e.g.
- *   "ShoppingCartCmd.count: union branch 5 out of range [0,1] at byte 80".
- *   Nothing is allocated before the bytes it stands for are known to be there,
- *   so an allocation is never larger than a small multiple of the input.
+ *   "ShoppingCartCmd.count: union branch 5 out of range [0,1] at byte 82".
+ *   Nothing is allocated before the bytes it stands for are known to be there:
+ *   a count of array or map items is checked against the fewest bytes that
+ *   many items need, so an allocation is at most the item's C size times the
+ *   input length. Items that take no bytes at all (null, an empty record) are
+ *   limited to the input length plus 4096 per message.
  *
  * Threads: a codec is built and given its writer schemas on one thread; after
  *   that rv_avro_decode/encode of a declarative codec may run on any number of
@@ -188,13 +197,13 @@ typedef struct rv_avro_field rv_avro_field_t;
  * static data the codec borrows: they must outlive it. */
 struct rv_avro_type {
     rv_avro_kind_t kind;
-    const char *name;  /* ENUM, FIXED, RECORD: the Avro name (required) */
-    const char *space; /* ENUM, FIXED, RECORD: namespace, or NULL */
-    const char *doc;   /* optional */
+    const char *name;           /* ENUM, FIXED, RECORD: the Avro name (required) */
+    const char *space;          /* ENUM, FIXED, RECORD: namespace, or NULL */
+    const char *doc;            /* optional */
     const char *const *symbols; /* ENUM */
     size_t nsymbols;
-    size_t fixed_size;           /* FIXED */
-    const rv_avro_type_t *items; /* ARRAY: the items; MAP: the values */
+    size_t fixed_size;             /* FIXED */
+    const rv_avro_type_t *items;   /* ARRAY: the items; MAP: the values */
     const rv_avro_field_t *fields; /* RECORD */
     size_t nfields;
     size_t c_size; /* RECORD: sizeof the struct */
@@ -204,14 +213,14 @@ struct rv_avro_type {
 
 /* One field of a record: where it lives in the struct and how it looks on the wire. */
 struct rv_avro_field {
-    const char *name;           /* the Avro field name */
+    const char *name; /* the Avro field name */
     const rv_avro_type_t *type;
-    size_t offset;              /* offsetof the member */
-    size_t size;                /* sizeof the member (checked against the type) */
-    bool optional;              /* union ["null", type] */
-    size_t has_offset;          /* offsetof the bool presence member, or RV_AVRO_NO_FLAG */
-    const char *dflt;           /* the default as JSON text, or NULL (optional: null) */
-    const char *doc;            /* optional */
+    size_t offset;     /* offsetof the member */
+    size_t size;       /* sizeof the member (checked against the type) */
+    bool optional;     /* union ["null", type] */
+    size_t has_offset; /* offsetof the bool presence member, or RV_AVRO_NO_FLAG */
+    const char *dflt;  /* the default as JSON text, or NULL (optional: null) */
+    const char *doc;   /* optional */
 };
 
 extern const rv_avro_type_t rv_avro_boolean, rv_avro_int, rv_avro_long, rv_avro_float,
@@ -222,33 +231,29 @@ extern const rv_avro_type_t rv_avro_boolean, rv_avro_int, rv_avro_long, rv_avro_
 /* A field whose Avro name is the member's name. */
 #define RV_AVRO_FIELD(T, m, ty) RV_AVRO_FIELD_AS(T, m, #m, ty)
 /* A field with its own Avro name. */
-#define RV_AVRO_FIELD_AS(T, m, avro_name, ty)                                                    \
+#define RV_AVRO_FIELD_AS(T, m, avro_name, ty)                                                      \
     {                                                                                              \
-        .name = (avro_name), .type = (ty), .offset = offsetof(T, m),                             \
-        .size = RV__AVRO_MSIZE(T, m), .optional = false, .has_offset = RV_AVRO_NO_FLAG,            \
-        .dflt = NULL, .doc = NULL                                                                  \
+        .name = (avro_name), .type = (ty), .offset = offsetof(T, m), .size = RV__AVRO_MSIZE(T, m), \
+        .optional = false, .has_offset = RV_AVRO_NO_FLAG, .dflt = NULL, .doc = NULL                \
     }
 /* A field with a default (JSON text), used when a writer's schema lacks it. */
-#define RV_AVRO_FIELD_DEFAULT(T, m, avro_name, ty, json)                                         \
+#define RV_AVRO_FIELD_DEFAULT(T, m, avro_name, ty, json)                                           \
     {                                                                                              \
-        .name = (avro_name), .type = (ty), .offset = offsetof(T, m),                             \
-        .size = RV__AVRO_MSIZE(T, m), .optional = false, .has_offset = RV_AVRO_NO_FLAG,            \
-        .dflt = (json), .doc = NULL                                                                \
+        .name = (avro_name), .type = (ty), .offset = offsetof(T, m), .size = RV__AVRO_MSIZE(T, m), \
+        .optional = false, .has_offset = RV_AVRO_NO_FLAG, .dflt = (json), .doc = NULL              \
     }
 /* An optional field (["null", type], default null) with a bool presence member. */
 #define RV_AVRO_OPTIONAL(T, m, has, ty) RV_AVRO_OPTIONAL_AS(T, m, #m, has, ty)
-#define RV_AVRO_OPTIONAL_AS(T, m, avro_name, has, ty)                                            \
+#define RV_AVRO_OPTIONAL_AS(T, m, avro_name, has, ty)                                              \
     {                                                                                              \
-        .name = (avro_name), .type = (ty), .offset = offsetof(T, m),                             \
-        .size = RV__AVRO_MSIZE(T, m), .optional = true, .has_offset = offsetof(T, has),            \
-        .dflt = NULL, .doc = NULL                                                                  \
+        .name = (avro_name), .type = (ty), .offset = offsetof(T, m), .size = RV__AVRO_MSIZE(T, m), \
+        .optional = true, .has_offset = offsetof(T, has), .dflt = NULL, .doc = NULL                \
     }
 /* An optional string or bytes field whose NULL pointer means null. */
-#define RV_AVRO_OPTIONAL_PTR(T, m, avro_name, ty)                                                \
+#define RV_AVRO_OPTIONAL_PTR(T, m, avro_name, ty)                                                  \
     {                                                                                              \
-        .name = (avro_name), .type = (ty), .offset = offsetof(T, m),                             \
-        .size = RV__AVRO_MSIZE(T, m), .optional = true, .has_offset = RV_AVRO_NO_FLAG,             \
-        .dflt = NULL, .doc = NULL                                                                  \
+        .name = (avro_name), .type = (ty), .offset = offsetof(T, m), .size = RV__AVRO_MSIZE(T, m), \
+        .optional = true, .has_offset = RV_AVRO_NO_FLAG, .dflt = NULL, .doc = NULL                 \
     }
 
 #define RV__AVRO_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -294,7 +299,8 @@ typedef struct rv_avro_opts {
 } rv_avro_opts_t;
 
 /* The "avro.*" configuration table: avro.framing (raw|confluent),
- * avro.schema.id, avro.max.depth, avro.on.error (fail|skip|dead-letter). */
+ * avro.schema.id, avro.max.depth, avro.on.error (fail|skip|dead-letter; see
+ * rv_avro_deser_opts_from_conf). */
 const rv_conf_table_t *rv_avro_conf(void);
 /* Fills opts from conf (NULL: defaults); conf should have passed rv_conf_check. */
 void rv_avro_opts_from_conf(const rv_conf_t *conf, rv_avro_opts_t *opts);
@@ -321,8 +327,7 @@ const rv_avro_opts_t *rv_avro_codec_opts(const rv_avro_codec_t *c);
 /* RAW framing: every input was written with this writer schema (instead of the
  * codec's own). Resolution is checked now: an incompatible schema is an error.
  * json is copied. Not thread-safe against concurrent decodes. */
-rv_err_t rv_avro_codec_set_writer_schema(rv_avro_codec_t *c, const char *json,
-                                         rv_error_t **errp);
+rv_err_t rv_avro_codec_set_writer_schema(rv_avro_codec_t *c, const char *json, rv_error_t **errp);
 /* CONFLUENT framing: input carrying schema id `id` was written with `json`.
  * The codec's own id needs no registration. */
 rv_err_t rv_avro_codec_add_writer_schema(rv_avro_codec_t *c, int32_t id, const char *json,
@@ -345,8 +350,7 @@ rv_err_t rv_avro_decode(const rv_avro_codec_t *c, const void *data, size_t len, 
 /* Decodes one message into a new heap object carrying its own arena.
  * Ownership: the caller owns the result and frees it (and everything it points
  * to) with rv_avro_obj_free(). NULL on error. */
-void *rv_avro_decode_new(const rv_avro_codec_t *c, const void *data, size_t len,
-                         rv_error_t **errp);
+void *rv_avro_decode_new(const rv_avro_codec_t *c, const void *data, size_t len, rv_error_t **errp);
 /* Frees an object from rv_avro_decode_new. NULL is a no-op. Usable as rv_free_fn. */
 void rv_avro_obj_free(void *obj);
 
@@ -364,8 +368,8 @@ typedef struct rv_avro_generic rv_avro_generic_t;
 typedef rv_err_t (*rv_avro_read_fn)(rv_avro_generic_t *gen, avro_value_t *value, void **out,
                                     rv_error_t **errp, void *opaque);
 /* Fills value (a fresh, reset value of the schema) from obj. */
-typedef rv_err_t (*rv_avro_write_fn)(rv_avro_generic_t *gen, const void *obj,
-                                     avro_value_t *value, rv_error_t **errp, void *opaque);
+typedef rv_err_t (*rv_avro_write_fn)(rv_avro_generic_t *gen, const void *obj, avro_value_t *value,
+                                     rv_error_t **errp, void *opaque);
 
 typedef struct rv_avro_generic_def {
     const char *schema_json; /* the schema as JSON text, or NULL and: */
@@ -378,8 +382,8 @@ typedef struct rv_avro_generic_def {
 
 /* Ownership: the caller owns the result; def and opts are copied (the JSON
  * too; opaque stays the caller's). */
-rv_avro_generic_t *rv_avro_generic_new(const rv_avro_generic_def_t *def,
-                                       const rv_avro_opts_t *opts, rv_error_t **errp);
+rv_avro_generic_t *rv_avro_generic_new(const rv_avro_generic_def_t *def, const rv_avro_opts_t *opts,
+                                       rv_error_t **errp);
 void rv_avro_generic_destroy(rv_avro_generic_t *g);
 /* Memory: owned by g. */
 avro_schema_t rv_avro_generic_schema(const rv_avro_generic_t *g);
@@ -427,7 +431,15 @@ typedef struct rv_avro_deser_opts {
      * (rv_stage_set_decider): RV_STOP (default) fails the stream, RV_RESUME
      * drops the record as failed (never acked), RV_RETRY decodes again. */
     bool dead_letter;
+    /* false with dead_letter false: installs rv_decider_resume on the stage, so
+     * undecodable records are dropped as failed (never acked) instead of
+     * failing the stream. A decider set later replaces it. */
+    bool skip_bad;
 } rv_avro_deser_opts_t;
+
+/* Fills the stage options from "avro.on.error": fail (the default), skip
+ * (skip_bad) or dead-letter (dead_letter). The getter is left unset. */
+void rv_avro_deser_opts_from_conf(const rv_conf_t *conf, rv_avro_deser_opts_t *opts);
 
 /* AvroDeserializer: bytes -> a decoded object (rv_avro_decode_new; payload
  * freed with rv_avro_obj_free). Ownership: codec is borrowed and must outlive

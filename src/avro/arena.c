@@ -6,8 +6,8 @@
 
 #include "avro/internal.h"
 
-#define ALIGN_UP(n, a) (((n) + ((a)-1)) & ~((size_t)(a)-1))
-#define ARENA_ALIGN alignof(max_align_t)
+#define ALIGN_UP(n, a)  (((n) + ((a)-1)) & ~((size_t)(a)-1))
+#define ARENA_ALIGN     alignof(max_align_t)
 #define ARENA_MIN_CHUNK 512
 
 typedef struct chunk {
@@ -17,19 +17,17 @@ typedef struct chunk {
 } chunk_t;
 
 struct rv_avro_arena {
-    chunk_t *head;      /* the chunk being filled; the list runs to older ones */
-    chunk_t *first;     /* kept across resets */
-    bool first_inline;  /* first lives inside a bigger block (rv_avro_decode_new) */
+    chunk_t *head;     /* the chunk being filled; the list runs to older ones */
+    chunk_t *first;    /* kept across resets */
+    bool first_inline; /* first lives inside a bigger block (rv_avro_decode_new) */
     size_t used;
 };
 
 static chunk_t *chunk_new(size_t cap)
 {
-    if (cap > SIZE_MAX - sizeof(chunk_t))
-        return NULL;
+    if (cap > SIZE_MAX - sizeof(chunk_t)) return NULL;
     chunk_t *c = malloc(sizeof(chunk_t) + cap);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->next = NULL;
     c->cap = cap;
     c->used = 0;
@@ -49,8 +47,7 @@ static void arena_fini(rv_avro_arena_t *a)
     chunk_t *c = a->head;
     while (c) {
         chunk_t *next = c->next;
-        if (c != a->first || !a->first_inline)
-            free(c);
+        if (c != a->first || !a->first_inline) free(c);
         c = next;
     }
     a->head = a->first = NULL;
@@ -59,8 +56,7 @@ static void arena_fini(rv_avro_arena_t *a)
 rv_avro_arena_t *rv_avro_arena_new(void)
 {
     rv_avro_arena_t *a = malloc(sizeof(*a));
-    if (!a)
-        return NULL;
+    if (!a) return NULL;
     arena_init(a, NULL, false);
     return a;
 }
@@ -83,8 +79,7 @@ void rv_avro_arena_reset(rv_avro_arena_t *a)
 
 void rv_avro_arena_destroy(rv_avro_arena_t *a)
 {
-    if (!a)
-        return;
+    if (!a) return;
     arena_fini(a);
     free(a);
 }
@@ -96,23 +91,19 @@ size_t rv_avro_arena_used(const rv_avro_arena_t *a)
 
 void *rv_avro_arena_alloc(rv_avro_arena_t *a, size_t n)
 {
-    if (n > SIZE_MAX / 2)
-        return NULL;
+    if (n > SIZE_MAX / 2) return NULL;
     n = ALIGN_UP(n ? n : 1, ARENA_ALIGN);
     chunk_t *c = a->head;
     if (!c || c->cap - c->used < n) {
         /* Chunks double, so a message needs few of them; a large request gets
          * a chunk of its own size. */
         size_t cap = c ? c->cap * 2 : ARENA_MIN_CHUNK;
-        if (cap < n)
-            cap = n;
+        if (cap < n) cap = n;
         chunk_t *nc = chunk_new(cap);
-        if (!nc)
-            return NULL;
+        if (!nc) return NULL;
         nc->next = c;
         a->head = nc;
-        if (!a->first)
-            a->first = nc;
+        if (!a->first) a->first = nc;
         c = nc;
     }
     void *p = c->data + c->used;
@@ -137,8 +128,7 @@ void *rv__avro_obj_alloc(size_t c_size, size_t input_len, rv_avro_arena_t **aren
     size_t first = input_len < 4096 ? 2 * input_len + 64 : input_len + 1024;
     first = ALIGN_UP(first, ARENA_ALIGN);
     unsigned char *block = malloc(OBJ_HDR + body + sizeof(chunk_t) + first);
-    if (!block)
-        return NULL;
+    if (!block) return NULL;
     objhdr_t *h = (objhdr_t *)block;
     chunk_t *c = (chunk_t *)(block + OBJ_HDR + body);
     c->next = NULL;
@@ -151,8 +141,7 @@ void *rv__avro_obj_alloc(size_t c_size, size_t input_len, rv_avro_arena_t **aren
 
 void rv_avro_obj_free(void *obj)
 {
-    if (!obj)
-        return;
+    if (!obj) return;
     objhdr_t *h = (objhdr_t *)((unsigned char *)obj - OBJ_HDR);
     arena_fini(&h->arena);
     free(h);
@@ -162,16 +151,13 @@ void rv_avro_obj_free(void *obj)
 
 rv_err_t rv_avro_buf_reserve(rv_avro_buf_t *b, size_t n)
 {
-    if (b->cap - b->len >= n)
-        return RV_OK;
-    if (n > SIZE_MAX / 2 - b->len)
-        return RV_ERR_NOMEM;
+    if (b->cap - b->len >= n) return RV_OK;
+    if (n > SIZE_MAX / 2 - b->len) return RV_ERR_NOMEM;
     size_t cap = b->cap ? b->cap : 128;
     while (cap - b->len < n)
         cap *= 2;
     uint8_t *d = realloc(b->data, cap);
-    if (!d)
-        return RV_ERR_NOMEM;
+    if (!d) return RV_ERR_NOMEM;
     b->data = d;
     b->cap = cap;
     return RV_OK;
@@ -179,8 +165,7 @@ rv_err_t rv_avro_buf_reserve(rv_avro_buf_t *b, size_t n)
 
 void rv_avro_buf_free(rv_avro_buf_t *b)
 {
-    if (!b)
-        return;
+    if (!b) return;
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
@@ -188,15 +173,12 @@ void rv_avro_buf_free(rv_avro_buf_t *b)
 
 rv_avro_bytes_t *rv_avro_bytes_new(const void *data, size_t len)
 {
-    if (len > SIZE_MAX - sizeof(rv_avro_bytes_t))
-        return NULL;
+    if (len > SIZE_MAX - sizeof(rv_avro_bytes_t)) return NULL;
     rv_avro_bytes_t *b = malloc(sizeof(*b) + len + 1);
-    if (!b)
-        return NULL;
+    if (!b) return NULL;
     b->data = (uint8_t *)(b + 1);
     b->len = len;
-    if (len)
-        memcpy(b->data, data, len);
+    if (len) memcpy(b->data, data, len);
     b->data[len] = 0;
     return b;
 }

@@ -34,8 +34,8 @@ void rv_avro_opts_from_conf(const rv_conf_t *conf, rv_avro_opts_t *opts)
     const rv_conf_table_t *t = &rv_avro_conf_table;
     memset(opts, 0, sizeof(*opts));
     const char *fr = rv_conf_str(conf, t, "avro.framing");
-    opts->framing = fr && strcmp(fr, "confluent") == 0 ? RV_AVRO_FRAMING_CONFLUENT
-                                                       : RV_AVRO_FRAMING_RAW;
+    opts->framing =
+        fr && strcmp(fr, "confluent") == 0 ? RV_AVRO_FRAMING_CONFLUENT : RV_AVRO_FRAMING_RAW;
     opts->schema_id = (int32_t)rv_conf_int(conf, t, "avro.schema.id");
     opts->max_depth = (int)rv_conf_int(conf, t, "avro.max.depth");
 }
@@ -46,8 +46,14 @@ void rv__avro_opts_norm(rv_avro_opts_t *dst, const rv_avro_opts_t *src)
         *dst = *src;
     else
         memset(dst, 0, sizeof(*dst));
-    if (dst->max_depth <= 0)
-        dst->max_depth = RV__AVRO_DEFAULT_DEPTH;
-    if (dst->max_depth > RV__AVRO_MAX_DEPTH)
-        dst->max_depth = RV__AVRO_MAX_DEPTH;
+    if (dst->max_depth <= 0) dst->max_depth = RV__AVRO_DEFAULT_DEPTH;
+    if (dst->max_depth > RV__AVRO_MAX_DEPTH) dst->max_depth = RV__AVRO_MAX_DEPTH;
+}
+
+void rv_avro_deser_opts_from_conf(const rv_conf_t *conf, rv_avro_deser_opts_t *opts)
+{
+    const char *on = rv_conf_str(conf, &rv_avro_conf_table, "avro.on.error");
+    memset(opts, 0, sizeof(*opts));
+    opts->dead_letter = on && strcmp(on, "dead-letter") == 0;
+    opts->skip_bad = on && strcmp(on, "skip") == 0;
 }

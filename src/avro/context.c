@@ -9,8 +9,7 @@
 int rv__actx_fail(rv__actx_t *c, rv_err_t code, const char *fmt, ...)
 {
     /* The first problem wins: an outer level may report again while unwinding. */
-    if (c->code != RV_OK)
-        return -1;
+    if (c->code != RV_OK) return -1;
     c->code = code;
     c->err_off = c->start ? (size_t)(c->p - c->start) : 0;
     va_list ap;
@@ -23,11 +22,9 @@ int rv__actx_fail(rv__actx_t *c, rv_err_t code, const char *fmt, ...)
 static void prepend_raw(rv__actx_t *c, const char *s, size_t n)
 {
     char *np = malloc(c->path_len + n + 1);
-    if (!np)
-        return; /* the path is a courtesy; the error itself is still reported */
+    if (!np) return; /* the path is a courtesy; the error itself is still reported */
     memcpy(np, s, n);
-    if (c->path_len)
-        memcpy(np + n, c->path, c->path_len);
+    if (c->path_len) memcpy(np + n, c->path, c->path_len);
     np[n + c->path_len] = 0;
     free(c->path);
     c->path = np;
@@ -39,8 +36,7 @@ void rv__actx_prepend(rv__actx_t *c, const char *seg, bool index)
     if (index) {
         size_t n = strlen(seg);
         char *tmp = malloc(n + 3);
-        if (!tmp)
-            return;
+        if (!tmp) return;
         tmp[0] = '[';
         memcpy(tmp + 1, seg, n);
         tmp[n + 1] = ']';
@@ -50,8 +46,7 @@ void rv__actx_prepend(rv__actx_t *c, const char *seg, bool index)
         return;
     }
     /* A field name joins the path after a dot, except before an index. */
-    if (c->path_len && c->path[0] != '[')
-        prepend_raw(c, ".", 1);
+    if (c->path_len && c->path[0] != '[') prepend_raw(c, ".", 1);
     prepend_raw(c, seg, strlen(seg));
 }
 
@@ -66,8 +61,7 @@ rv_err_t rv__actx_finish(rv__actx_t *c, const char *root, bool with_offset, rv_e
 {
     rv_err_t code = c->code;
     if (code != RV_OK) {
-        if (root)
-            rv__actx_prepend(c, root, false);
+        if (root) rv__actx_prepend(c, root, false);
         const char *path = c->path ? c->path : "";
         if (with_offset)
             rv_error_set(errp, code, false, "%s: %s at byte %zu", path, c->msg, c->err_off);
@@ -92,16 +86,14 @@ bool rv__utf8_valid(const uint8_t *s, size_t n, bool *has_nul)
             memcpy(&w, s + i, 8);
             if ((w & 0x8080808080808080ULL) == 0) {
                 /* A zero byte in the word? (classic has-zero-byte test) */
-                if ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)
-                    nul = true;
+                if ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL) nul = true;
                 i += 8;
                 continue;
             }
         }
         uint8_t b = s[i];
         if (b < 0x80) {
-            if (b == 0)
-                nul = true;
+            if (b == 0) nul = true;
             i++;
             continue;
         }
@@ -119,12 +111,10 @@ bool rv__utf8_valid(const uint8_t *s, size_t n, bool *has_nul)
         } else {
             return false;
         }
-        if (n - i - 1 < need)
-            return false;
+        if (n - i - 1 < need) return false;
         for (size_t k = 1; k <= need; k++) {
             uint8_t cb = s[i + k];
-            if ((cb & 0xC0) != 0x80)
-                return false;
+            if ((cb & 0xC0) != 0x80) return false;
             cp = (cp << 6) | (cb & 0x3F);
         }
         if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
@@ -132,27 +122,35 @@ bool rv__utf8_valid(const uint8_t *s, size_t n, bool *has_nul)
             return false;
         i += need + 1;
     }
-    if (has_nul)
-        *has_nul = nul;
+    if (has_nul) *has_nul = nul;
     return true;
 }
 
-static bool is_hex(char ch)
+/* Per byte of w (each < 0x80): 0x80 where lo <= byte <= hi. No carry crosses
+ * a byte because every byte and constant stays below 0x80. */
+static inline uint64_t in_range(uint64_t w, uint8_t lo, uint8_t hi)
 {
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+    const uint64_t ones = 0x0101010101010101ULL;
+    return (w + ones * (uint64_t)(0x80 - lo)) & ~(w + ones * (uint64_t)(0x7F - hi)) & (ones * 0x80);
 }
 
+/* The canonical text form 8-4-4-4-12. A cart command carries two, so the hex
+ * digits are checked eight at a time: the dashes are replaced by '0' in a
+ * copy, which is then five words of would-be hex digits. */
 bool rv__uuid_valid(const char *s, size_t n)
 {
-    if (n != 36)
-        return false;
-    for (size_t i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!is_hex(s[i])) {
-            return false;
-        }
+    if (n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return false;
+    char buf[40];
+    memcpy(buf, s, 36);
+    buf[8] = buf[13] = buf[18] = buf[23] = '0';
+    memcpy(buf + 36, "0000", 4);
+    const uint64_t high = 0x8080808080808080ULL, lower = 0x2020202020202020ULL;
+    for (int i = 0; i < 5; i++) {
+        uint64_t w;
+        memcpy(&w, buf + 8 * i, 8);
+        if (w & high) return false;
+        uint64_t ok = in_range(w, '0', '9') | in_range(w | lower, 'a', 'f');
+        if (ok != high) return false;
     }
     return true;
 }

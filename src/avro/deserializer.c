@@ -43,11 +43,11 @@ static rv_error_t *reason(rv_stage_t *st, rv_env_t *env, rv_error_t *err)
     const rv_meta_t *m = rv_env_meta(env);
     rv_error_t *r;
     if (m && m->topic)
-        r = rv_error_new(rv_error_code(err), false, "%s: %s (record %s [%" PRId32 "] @ %" PRId64 ")",
-                         rv_stage_name(st), rv_error_msg(err), m->topic, m->partition, m->offset);
+        r = rv_error_new(rv_error_code(err), false,
+                         "%s: %s (record %s [%" PRId32 "] @ %" PRId64 ")", rv_stage_name(st),
+                         rv_error_msg(err), m->topic, m->partition, m->offset);
     else
-        r = rv_error_new(rv_error_code(err), false, "%s: %s", rv_stage_name(st),
-                         rv_error_msg(err));
+        r = rv_error_new(rv_error_code(err), false, "%s: %s", rv_stage_name(st), rv_error_msg(err));
     rv_error_destroy(err);
     return r;
 }
@@ -68,8 +68,8 @@ static bool one(rv_stage_t *st, deser_t *d, rv_env_t *env)
             rv_env_t *out = rv_env_derive(env, obj, d->out_free);
             if (!out) {
                 rv_env_release_failed(env, RV_ERR_NOMEM);
-                rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory",
-                                               rv_stage_name(st)));
+                rv_stage_fail(
+                    st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
                 return false;
             }
             rv_env_release(env);
@@ -82,8 +82,8 @@ static bool one(rv_stage_t *st, deser_t *d, rv_env_t *env)
             rv_env_t *rej = rv_env_derive(env, err, free_error);
             if (!rej) {
                 rv_env_release_failed(env, code);
-                rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory",
-                                               rv_stage_name(st)));
+                rv_stage_fail(
+                    st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
                 return false;
             }
             rv_env_release(env);
@@ -111,12 +111,10 @@ static void on_input(rv_stage_t *st)
     deser_t *d = rv_stage_state(st);
     /* Each element goes to one port, so the smallest room bounds the batch. */
     size_t n = rv_in_avail(st, 0), room = rv_out_room_all(st);
-    if (n > room)
-        n = room;
+    if (n > room) n = room;
     while (n-- > 0 && !rv_stage_finished(st)) {
         rv_env_t *env = rv_in_pop(st, 0);
-        if (!env || !one(st, d, env))
-            return;
+        if (!env || !one(st, d, env)) return;
     }
 }
 
@@ -130,8 +128,8 @@ static const rv_stage_ops_t ops = {.kind = "avro-deserializer", .on_input = on_i
 static rv_stage_t *make(rv_graph_t *g, rv__avro_serde_t serde, const rv_avro_deser_opts_t *opts)
 {
     if (!serde.codec && !serde.gen) {
-        rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                              "avro-deserializer: no codec given"));
+        rv_graph_record_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "avro-deserializer: no codec given"));
         return NULL;
     }
     deser_t *d = calloc(1, sizeof(*d));
@@ -144,7 +142,10 @@ static rv_stage_t *make(rv_graph_t *g, rv__avro_serde_t serde, const rv_avro_des
     d->get = opts && opts->get ? opts->get : rv_avro_get_bytes;
     d->get_opaque = opts ? opts->get_opaque : NULL;
     d->dead_letter = opts && opts->dead_letter;
-    return rv_stage_new(g, &ops, d, 1, d->dead_letter ? 2 : 1);
+    rv_stage_t *st = rv_stage_new(g, &ops, d, 1, d->dead_letter ? 2 : 1);
+    if (st && !d->dead_letter && opts && opts->skip_bad)
+        rv_stage_set_decider(st, rv_decider_resume, NULL);
+    return st;
 }
 
 rv_stage_t *rv_avro_deserializer(rv_graph_t *g, const rv_avro_codec_t *codec,

@@ -4,8 +4,7 @@
 
 rv_err_t rv_avro_frame_confluent(rv_avro_buf_t *out, int32_t id)
 {
-    if (rv_avro_buf_reserve(out, 5))
-        return RV_ERR_NOMEM;
+    if (rv_avro_buf_reserve(out, 5)) return RV_ERR_NOMEM;
     uint32_t u = (uint32_t)id;
     uint8_t *p = out->data + out->len;
     p[0] = 0;
@@ -43,8 +42,7 @@ rv_err_t rv__avro_codec_writer(const rv_avro_codec_t *c, const uint8_t *data, si
     }
     int32_t id;
     rv_err_t e = rv_avro_unframe_confluent(data, len, &id, body, errp);
-    if (e)
-        return e;
+    if (e) return e;
     if (id == c->opts.schema_id) {
         *w = &c->own;
         return RV_OK;

@@ -15,7 +15,7 @@ typedef struct gwriter {
     avro_schema_t schema;
     rv__atree_t *tree;
     avro_value_iface_t *wiface;
-    avro_value_t wval; /* a value of the writer's schema, reused */
+    avro_value_t wval;          /* a value of the writer's schema, reused */
     avro_value_iface_t *riface; /* resolved reader, NULL for the codec's own schema */
     avro_value_t rval;
 } gwriter_t;
@@ -47,8 +47,7 @@ static void gwriter_fini(gwriter_t *w)
         avro_value_iface_decref(w->wiface);
     }
     rv__atree_free(w->tree);
-    if (w->schema)
-        avro_schema_decref(w->schema);
+    if (w->schema) avro_schema_decref(w->schema);
     free(w->json);
     memset(w, 0, sizeof(*w));
 }
@@ -66,47 +65,42 @@ static rv_err_t avro_fail(rv_error_t **errp, rv_err_t code, const char *what)
 static bool fields_covered(const rv__anode_t *w, const rv__anode_t *r, char *missing, size_t cap,
                            int depth)
 {
-    if (depth > RV__AVRO_DEFAULT_DEPTH || !w || !r)
-        return true;
+    if (depth > RV__AVRO_DEFAULT_DEPTH || !w || !r) return true;
     if (w->type == AVRO_UNION && r->type == AVRO_UNION) {
         for (int i = 0; i < r->n; i++)
             for (int j = 0; j < w->n; j++)
                 if (r->kids[i]->type == w->kids[j]->type &&
-                    (!r->kids[i]->name || (w->kids[j]->name &&
-                                           strcmp(r->kids[i]->name, w->kids[j]->name) == 0)) &&
+                    (!r->kids[i]->name ||
+                     (w->kids[j]->name && strcmp(r->kids[i]->name, w->kids[j]->name) == 0)) &&
                     !fields_covered(w->kids[j], r->kids[i], missing, cap, depth + 1))
                     return false;
         return true;
     }
     if (w->type == AVRO_UNION) {
         for (int j = 0; j < w->n; j++)
-            if (!fields_covered(w->kids[j], r, missing, cap, depth + 1))
-                return false;
+            if (!fields_covered(w->kids[j], r, missing, cap, depth + 1)) return false;
         return true;
     }
     if (r->type == AVRO_UNION) {
         for (int i = 0; i < r->n; i++)
-            if (r->kids[i]->type == w->type && !fields_covered(w, r->kids[i], missing, cap, depth + 1))
+            if (r->kids[i]->type == w->type &&
+                !fields_covered(w, r->kids[i], missing, cap, depth + 1))
                 return false;
         return true;
     }
-    if (w->type != r->type)
-        return true; /* avro-c reports the mismatch itself */
+    if (w->type != r->type) return true; /* avro-c reports the mismatch itself */
     if (w->type == AVRO_ARRAY || w->type == AVRO_MAP)
         return fields_covered(w->items, r->items, missing, cap, depth + 1);
-    if (w->type != AVRO_RECORD)
-        return true;
+    if (w->type != AVRO_RECORD) return true;
     for (int i = 0; i < r->n; i++) {
         int j;
         for (j = 0; j < w->n; j++)
-            if (strcmp(r->names[i], w->names[j]) == 0)
-                break;
+            if (strcmp(r->names[i], w->names[j]) == 0) break;
         if (j == w->n) {
             snprintf(missing, cap, "%s.%s", r->name ? r->name : "?", r->names[i]);
             return false;
         }
-        if (!fields_covered(w->kids[j], r->kids[i], missing, cap, depth + 1))
-            return false;
+        if (!fields_covered(w->kids[j], r->kids[i], missing, cap, depth + 1)) return false;
     }
     return true;
 }
@@ -117,15 +111,12 @@ static rv_err_t gwriter_init(gwriter_t *w, const gwriter_t *reader_w, avro_schem
     memset(w, 0, sizeof(*w));
     w->id = id;
     w->json = json ? strdup(json) : NULL;
-    if (!w->json)
-        return rv_error_set(errp, RV_ERR_INVALID, false, "avro: no schema given");
+    if (!w->json) return rv_error_set(errp, RV_ERR_INVALID, false, "avro: no schema given");
     rv_err_t e = RV_ERR_INVALID;
     w->schema = rv__avro_parse(w->json, strlen(w->json), errp);
-    if (!w->schema)
-        goto fail;
+    if (!w->schema) goto fail;
     w->tree = rv__atree_new(w->schema, errp);
-    if (!w->tree)
-        goto fail;
+    if (!w->tree) goto fail;
     w->wiface = avro_generic_class_from_schema(w->schema);
     if (!w->wiface) {
         avro_fail(errp, RV_ERR_INVALID, "cannot make a value class for the schema");
@@ -188,8 +179,7 @@ static char *slurp(const char *path, rv_error_t **errp)
         }
         size_t k = fread(s + n, 1, cap - n - 1, f);
         n += k;
-        if (k == 0)
-            break;
+        if (k == 0) break;
     }
     bool err = ferror(f);
     fclose(f);
@@ -202,8 +192,8 @@ static char *slurp(const char *path, rv_error_t **errp)
     return s;
 }
 
-rv_avro_generic_t *rv_avro_generic_new(const rv_avro_generic_def_t *def,
-                                       const rv_avro_opts_t *opts, rv_error_t **errp)
+rv_avro_generic_t *rv_avro_generic_new(const rv_avro_generic_def_t *def, const rv_avro_opts_t *opts,
+                                       rv_error_t **errp)
 {
     if (!def || (!def->schema_json && !def->schema_path)) {
         rv_error_set(errp, RV_ERR_INVALID, false, "avro: generic codec needs a schema");
@@ -219,10 +209,8 @@ rv_avro_generic_t *rv_avro_generic_new(const rv_avro_generic_def_t *def,
     g->json = def->schema_json ? strdup(def->schema_json) : slurp(def->schema_path, errp);
     g->def.schema_json = g->json;
     g->def.schema_path = NULL;
-    if (!g->json)
-        goto fail;
-    if (gwriter_init(&g->own, NULL, NULL, g->opts.schema_id, g->json, errp))
-        goto fail;
+    if (!g->json) goto fail;
+    if (gwriter_init(&g->own, NULL, NULL, g->opts.schema_id, g->json, errp)) goto fail;
     g->schema = g->own.schema;
     g->iface = avro_generic_class_from_schema(g->schema);
     if (!g->iface || avro_generic_value_new(g->iface, &g->enc_val)) {
@@ -245,16 +233,11 @@ fail:
 
 void rv_avro_generic_destroy(rv_avro_generic_t *g)
 {
-    if (!g)
-        return;
-    if (g->enc_ready)
-        avro_value_decref(&g->enc_val);
-    if (g->iface)
-        avro_value_iface_decref(g->iface);
-    if (g->reader)
-        avro_reader_free(g->reader);
-    if (g->writer)
-        avro_writer_free(g->writer);
+    if (!g) return;
+    if (g->enc_ready) avro_value_decref(&g->enc_val);
+    if (g->iface) avro_value_iface_decref(g->iface);
+    if (g->reader) avro_reader_free(g->reader);
+    if (g->writer) avro_writer_free(g->writer);
     gwriter_fini(&g->own);
     if (g->raw) {
         gwriter_fini(g->raw);
@@ -286,8 +269,7 @@ rv_err_t rv_avro_generic_set_writer_schema(rv_avro_generic_t *g, const char *jso
                                            rv_error_t **errp)
 {
     gwriter_t *w = malloc(sizeof(*w));
-    if (!w)
-        return rv_error_set(errp, RV_ERR_NOMEM, true, "avro: out of memory");
+    if (!w) return rv_error_set(errp, RV_ERR_NOMEM, true, "avro: out of memory");
     rv_err_t e = gwriter_init(w, &g->own, g->schema, 0, json, errp);
     if (e) {
         free(w);
@@ -305,19 +287,17 @@ rv_err_t rv_avro_generic_add_writer_schema(rv_avro_generic_t *g, int32_t id, con
                                            rv_error_t **errp)
 {
     if (id == g->opts.schema_id)
-        return rv_error_set(errp, RV_ERR_INVALID, false,
-                            "avro: schema id %d is the codec's own", (int)id);
+        return rv_error_set(errp, RV_ERR_INVALID, false, "avro: schema id %d is the codec's own",
+                            (int)id);
     for (size_t i = 0; i < g->nwriters; i++)
         if (g->writers[i].id == id)
             return rv_error_set(errp, RV_ERR_INVALID, false,
                                 "avro: schema id %d is already registered", (int)id);
     gwriter_t *nw = realloc(g->writers, (g->nwriters + 1) * sizeof(*nw));
-    if (!nw)
-        return rv_error_set(errp, RV_ERR_NOMEM, true, "avro: out of memory");
+    if (!nw) return rv_error_set(errp, RV_ERR_NOMEM, true, "avro: out of memory");
     g->writers = nw;
     rv_err_t e = gwriter_init(&g->writers[g->nwriters], &g->own, g->schema, id, json, errp);
-    if (e)
-        return e;
+    if (e) return e;
     g->nwriters++;
     return RV_OK;
 }
@@ -325,8 +305,7 @@ rv_err_t rv_avro_generic_add_writer_schema(rv_avro_generic_t *g, int32_t id, con
 static const char *root_name(const gwriter_t *w)
 {
     avro_type_t t = avro_typeof(w->schema);
-    if (t == AVRO_RECORD || t == AVRO_ENUM || t == AVRO_FIXED)
-        return avro_schema_name(w->schema);
+    if (t == AVRO_RECORD || t == AVRO_ENUM || t == AVRO_FIXED) return avro_schema_name(w->schema);
     return avro_schema_type_name(w->schema);
 }
 
@@ -335,9 +314,9 @@ rv_err_t rv_avro_generic_decode(rv_avro_generic_t *g, const void *data, size_t l
 {
     *out = NULL;
     if (!g->def.read)
-        return rv_error_set(errp, RV_ERR_STATE, false, "avro: this generic codec has no read function");
-    if (!data && len)
-        return rv_error_set(errp, RV_ERR_INVALID, false, "avro: decode: NULL data");
+        return rv_error_set(errp, RV_ERR_STATE, false,
+                            "avro: this generic codec has no read function");
+    if (!data && len) return rv_error_set(errp, RV_ERR_INVALID, false, "avro: decode: NULL data");
     gwriter_t *w = NULL;
     size_t body = 0;
     if (g->opts.framing == RV_AVRO_FRAMING_RAW) {
@@ -345,13 +324,10 @@ rv_err_t rv_avro_generic_decode(rv_avro_generic_t *g, const void *data, size_t l
     } else {
         int32_t id;
         rv_err_t e = rv_avro_unframe_confluent(data, len, &id, &body, errp);
-        if (e)
-            return e;
-        if (id == g->opts.schema_id)
-            w = &g->own;
+        if (e) return e;
+        if (id == g->opts.schema_id) w = &g->own;
         for (size_t i = 0; !w && i < g->nwriters; i++)
-            if (g->writers[i].id == id)
-                w = &g->writers[i];
+            if (g->writers[i].id == id) w = &g->writers[i];
         if (!w)
             return rv_error_set(errp, RV_ERR_DECODE, false,
                                 "%s: unknown writer schema id %d in the Confluent header at byte 1",
@@ -360,8 +336,7 @@ rv_err_t rv_avro_generic_decode(rv_avro_generic_t *g, const void *data, size_t l
     const uint8_t *p = (const uint8_t *)data + body;
     size_t n = len - body;
     rv_err_t e = rv__avro_validate(w->tree->root, p, n, g->opts.max_depth, root_name(w), errp);
-    if (e)
-        return e;
+    if (e) return e;
     avro_value_reset(&w->wval);
     avro_reader_memory_set_source(g->reader, (const char *)p, (int64_t)n);
     if (avro_value_read(g->reader, &w->wval))
@@ -383,15 +358,16 @@ rv_err_t rv_avro_generic_encode(rv_avro_generic_t *g, const void *obj, rv_avro_b
                                 rv_error_t **errp)
 {
     if (!g->def.write)
-        return rv_error_set(errp, RV_ERR_STATE, false, "avro: this generic codec has no write function");
+        return rv_error_set(errp, RV_ERR_STATE, false,
+                            "avro: this generic codec has no write function");
     size_t start = out->len;
     avro_value_reset(&g->enc_val);
     rv_error_t *uerr = NULL;
     rv_err_t e = g->def.write(g, obj, &g->enc_val, &uerr, g->def.opaque);
     if (e != RV_OK) {
         if (!uerr)
-            uerr = rv_error_new(e, false, "%s: the write function failed (%s)",
-                                root_name(&g->own), rv_err_str(e));
+            uerr = rv_error_new(e, false, "%s: the write function failed (%s)", root_name(&g->own),
+                                rv_err_str(e));
         return rv_error_give(errp, uerr);
     }
     rv_error_destroy(uerr);

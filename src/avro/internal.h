@@ -9,7 +9,7 @@
 #include "rivulet/avro.h"
 
 #define RV__AVRO_DEFAULT_DEPTH 64
-#define RV__AVRO_MAX_DEPTH 1024
+#define RV__AVRO_MAX_DEPTH     1024
 
 /* ------------------------------------------------------------ the context */
 
@@ -21,10 +21,10 @@ typedef struct rv__actx {
     const uint8_t *p, *start, *end;
     rv_avro_arena_t *arena;
     int depth, max_depth;
-    rv_err_t code;     /* RV_OK until a problem is found */
-    size_t err_off;    /* byte offset of the problem */
-    char msg[160];     /* the problem, without the path */
-    char *path;        /* malloc'd, built while unwinding */
+    rv_err_t code;  /* RV_OK until a problem is found */
+    size_t err_off; /* byte offset of the problem */
+    char msg[160];  /* the problem, without the path */
+    char *path;     /* malloc'd, built while unwinding */
     size_t path_len;
 } rv__actx_t;
 
@@ -47,12 +47,12 @@ rv_err_t rv__actx_finish(rv__actx_t *c, const char *root, bool with_offset, rv_e
  * a graph; the decoder's depth limit bounds the walk. */
 typedef struct rv__anode rv__anode_t;
 struct rv__anode {
-    avro_type_t type; /* never AVRO_LINK */
-    const char *name; /* named types: the name (borrowed from the schema) */
+    avro_type_t type;    /* never AVRO_LINK */
+    const char *name;    /* named types: the name (borrowed from the schema) */
     const char *logical; /* unused by decoding; NULL */
-    int n;            /* record fields, union branches, enum symbols */
-    rv__anode_t **kids;   /* record fields / union branches */
-    const char **names;   /* record field names / enum symbols */
+    int n;               /* record fields, union branches, enum symbols */
+    rv__anode_t **kids;  /* record fields / union branches */
+    const char **names;  /* record field names / enum symbols */
     int64_t fixed_size;
     rv__anode_t *items; /* array items / map values */
     size_t min_size;    /* fewest bytes any value of this node encodes to */
@@ -73,8 +73,8 @@ avro_schema_t rv__avro_parse(const char *json, size_t len, rv_error_t **errp);
 
 /* Validates one encoded value of `root` over [data, data+len) with nothing
  * left over. Used before avro-c reads untrusted bytes (flavour 2). */
-rv_err_t rv__avro_validate(const rv__anode_t *root, const uint8_t *data, size_t len,
-                           int max_depth, const char *root_name, rv_error_t **errp);
+rv_err_t rv__avro_validate(const rv__anode_t *root, const uint8_t *data, size_t len, int max_depth,
+                           const char *root_name, rv_error_t **errp);
 
 /* ------------------------------------------------------ description checks */
 
@@ -97,11 +97,11 @@ typedef enum rv__op {
     RV__OP_LONG,
     RV__OP_FLOAT,
     RV__OP_DOUBLE,
-    RV__OP_STRING,       /* string or bytes on the wire -> char * */
-    RV__OP_BYTES,        /* string or bytes on the wire -> rv_avro_bytes_t */
-    RV__OP_UUID,         /* string or bytes on the wire -> char[37] */
-    RV__OP_ENUM,         /* same symbols */
-    RV__OP_ENUM_MAP,     /* writer index -> reader index through a table */
+    RV__OP_STRING,   /* string or bytes on the wire -> char * */
+    RV__OP_BYTES,    /* string or bytes on the wire -> rv_avro_bytes_t */
+    RV__OP_UUID,     /* string or bytes on the wire -> char[37] */
+    RV__OP_ENUM,     /* same symbols */
+    RV__OP_ENUM_MAP, /* writer index -> reader index through a table */
     RV__OP_FIXED,
     RV__OP_INT_TO_LONG,
     RV__OP_INT_TO_FLOAT,
@@ -126,7 +126,7 @@ struct rv__vplan {
         bool is_null;
         rv__plan_t *plan; /* NULL and !is_null: this branch cannot be read */
         char *why;        /* why not, for the error */
-    } *br;
+    } * br;
     rv__plan_t *plan; /* when !wunion */
 };
 
@@ -188,9 +188,9 @@ struct rv_avro_codec {
     rv_avro_opts_t opts;
     char *json;
     avro_schema_t schema;
-    rv__writer_t own;       /* the codec's own schema, identity plan */
-    rv__writer_t *raw;      /* RAW: the writer schema set, or NULL (own) */
-    rv__writer_t *writers;  /* CONFLUENT: registered ids */
+    rv__writer_t own;      /* the codec's own schema, identity plan */
+    rv__writer_t *raw;     /* RAW: the writer schema set, or NULL (own) */
+    rv__writer_t *writers; /* CONFLUENT: registered ids */
     size_t nwriters;
 };
 
@@ -205,8 +205,6 @@ void rv__avro_opts_norm(rv_avro_opts_t *dst, const rv_avro_opts_t *src);
 
 /* The conf table (for src/core/conf_tables.c). */
 extern const rv_conf_table_t rv_avro_conf_table;
-
-
 
 /* ---------------------------------------------------------------- stages */
 

@@ -18,29 +18,44 @@
 static const char *wtype(const rv__anode_t *w)
 {
     switch (w->type) {
-    case AVRO_STRING: return "string";
-    case AVRO_BYTES: return "bytes";
-    case AVRO_INT32: return "int";
-    case AVRO_INT64: return "long";
-    case AVRO_FLOAT: return "float";
-    case AVRO_DOUBLE: return "double";
-    case AVRO_BOOLEAN: return "boolean";
-    case AVRO_NULL: return "null";
-    case AVRO_RECORD: return "record";
-    case AVRO_ENUM: return "enum";
-    case AVRO_FIXED: return "fixed";
-    case AVRO_MAP: return "map";
-    case AVRO_ARRAY: return "array";
-    case AVRO_UNION: return "union";
-    default: return "?";
+    case AVRO_STRING:
+        return "string";
+    case AVRO_BYTES:
+        return "bytes";
+    case AVRO_INT32:
+        return "int";
+    case AVRO_INT64:
+        return "long";
+    case AVRO_FLOAT:
+        return "float";
+    case AVRO_DOUBLE:
+        return "double";
+    case AVRO_BOOLEAN:
+        return "boolean";
+    case AVRO_NULL:
+        return "null";
+    case AVRO_RECORD:
+        return "record";
+    case AVRO_ENUM:
+        return "enum";
+    case AVRO_FIXED:
+        return "fixed";
+    case AVRO_MAP:
+        return "map";
+    case AVRO_ARRAY:
+        return "array";
+    case AVRO_UNION:
+        return "union";
+    default:
+        return "?";
     }
 }
 
 static const char *rkind(const rv_avro_type_t *t)
 {
-    static const char *names[] = {"?",      "boolean", "int",   "long",  "float",
-                                  "double", "string",  "bytes", "enum",  "fixed",
-                                  "uuid",   "timestamp-millis", "array", "map", "record"};
+    static const char *names[] = {"?",      "boolean",          "int",   "long", "float",
+                                  "double", "string",           "bytes", "enum", "fixed",
+                                  "uuid",   "timestamp-millis", "array", "map",  "record"};
     return (unsigned)t->kind < sizeof(names) / sizeof(names[0]) ? names[t->kind] : "?";
 }
 
@@ -75,50 +90,61 @@ static int hex4(const char *p, uint32_t *out)
 /* A JSON string. As text (bytes = false) it becomes UTF-8; as Avro bytes or
  * fixed (bytes = true) each code point must be 0..255 and is one byte, which
  * is how Avro writes bytes defaults. */
-static int json_string(const char *p, uint8_t **out, size_t *out_len, bool bytes,
-                       const char **rest)
+static int json_string(const char *p, uint8_t **out, size_t *out_len, bool bytes, const char **rest)
 {
     p = skip_ws(p);
-    if (*p != '"')
-        return -1;
+    if (*p != '"') return -1;
     p++;
     size_t cap = strlen(p) * 4 + 1, n = 0;
     uint8_t *s = malloc(cap);
-    if (!s)
-        return -1;
+    if (!s) return -1;
     while (*p && *p != '"') {
         uint32_t cp;
         if (*p == '\\') {
             p++;
             switch (*p) {
-            case '"': cp = '"'; break;
-            case '\\': cp = '\\'; break;
-            case '/': cp = '/'; break;
-            case 'b': cp = '\b'; break;
-            case 'f': cp = '\f'; break;
-            case 'n': cp = '\n'; break;
-            case 'r': cp = '\r'; break;
-            case 't': cp = '\t'; break;
+            case '"':
+                cp = '"';
+                break;
+            case '\\':
+                cp = '\\';
+                break;
+            case '/':
+                cp = '/';
+                break;
+            case 'b':
+                cp = '\b';
+                break;
+            case 'f':
+                cp = '\f';
+                break;
+            case 'n':
+                cp = '\n';
+                break;
+            case 'r':
+                cp = '\r';
+                break;
+            case 't':
+                cp = '\t';
+                break;
             case 'u':
-                if (hex4(p + 1, &cp))
-                    goto bad;
+                if (hex4(p + 1, &cp)) goto bad;
                 p += 4;
                 if (cp >= 0xD800 && cp <= 0xDBFF && p[1] == '\\' && p[2] == 'u') {
                     uint32_t lo;
-                    if (hex4(p + 3, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-                        goto bad;
+                    if (hex4(p + 3, &lo) || lo < 0xDC00 || lo > 0xDFFF) goto bad;
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     p += 6;
                 } else if (cp >= 0xD800 && cp <= 0xDFFF) {
                     goto bad;
                 }
                 break;
-            default: goto bad;
+            default:
+                goto bad;
             }
             p++;
             if (bytes) {
-                if (cp > 255)
-                    goto bad;
+                if (cp > 255) goto bad;
                 s[n++] = (uint8_t)cp;
             } else if (cp < 0x80) {
                 s[n++] = (uint8_t)cp;
@@ -137,24 +163,20 @@ static int json_string(const char *p, uint8_t **out, size_t *out_len, bool bytes
             }
             continue;
         }
-        if ((unsigned char)*p < 0x20)
-            goto bad;
+        if ((unsigned char)*p < 0x20) goto bad;
         if (bytes && (unsigned char)*p >= 0x80) {
             /* Decode one UTF-8 sequence to its code point, which must be <= 255. */
             unsigned char b0 = (unsigned char)p[0], b1 = (unsigned char)p[1];
-            if (b0 < 0xC2 || b0 > 0xC3 || (b1 & 0xC0) != 0x80)
-                goto bad;
+            if (b0 < 0xC2 || b0 > 0xC3 || (b1 & 0xC0) != 0x80) goto bad;
             s[n++] = (uint8_t)(((b0 & 0x1F) << 6) | (b1 & 0x3F));
             p += 2;
             continue;
         }
         s[n++] = (uint8_t)*p++;
     }
-    if (*p != '"')
-        goto bad;
+    if (*p != '"') goto bad;
     s[n] = 0;
-    if (!bytes && !rv__utf8_valid(s, n, NULL))
-        goto bad;
+    if (!bytes && !rv__utf8_valid(s, n, NULL)) goto bad;
     *out = s;
     *out_len = n;
     *rest = p + 1;
@@ -168,8 +190,7 @@ static bool json_word(const char *p, const char *w, const char **rest)
 {
     p = skip_ws(p);
     size_t n = strlen(w);
-    if (strncmp(p, w, n) != 0)
-        return false;
+    if (strncmp(p, w, n) != 0) return false;
     *rest = p + n;
     return true;
 }
@@ -217,10 +238,8 @@ static rv_err_t parse_default(const rv_avro_type_t *rt, const rv_avro_field_t *f
         char *e;
         errno = 0;
         long long v = strtoll(skip_ws(p), &e, 10);
-        if (e == skip_ws(p) || errno)
-            goto bad;
-        if (t->kind == RV_AVRO_INT && (v < INT32_MIN || v > INT32_MAX))
-            goto bad;
+        if (e == skip_ws(p) || errno) goto bad;
+        if (t->kind == RV_AVRO_INT && (v < INT32_MIN || v > INT32_MAX)) goto bad;
         out->i = v;
         rest = e;
         break;
@@ -229,8 +248,7 @@ static rv_err_t parse_default(const rv_avro_type_t *rt, const rv_avro_field_t *f
     case RV_AVRO_DOUBLE: {
         char *e;
         double v = strtod(skip_ws(p), &e);
-        if (e == skip_ws(p))
-            goto bad;
+        if (e == skip_ws(p)) goto bad;
         out->d = v;
         rest = e;
         break;
@@ -241,47 +259,40 @@ static rv_err_t parse_default(const rv_avro_type_t *rt, const rv_avro_field_t *f
     case RV_AVRO_FIXED:
     case RV_AVRO_ENUM: {
         bool bytes = t->kind == RV_AVRO_BYTES || t->kind == RV_AVRO_FIXED;
-        if (json_string(p, &out->s, &out->s_len, bytes, &rest))
-            goto bad;
-        if (t->kind == RV_AVRO_STRING && memchr(out->s, 0, out->s_len))
-            goto bad_free;
+        if (json_string(p, &out->s, &out->s_len, bytes, &rest)) goto bad;
+        if (t->kind == RV_AVRO_STRING && memchr(out->s, 0, out->s_len)) goto bad_free;
         if (t->kind == RV_AVRO_UUID && !rv__uuid_valid((const char *)out->s, out->s_len))
             goto bad_free;
-        if (t->kind == RV_AVRO_FIXED && out->s_len != t->fixed_size)
-            goto bad_free;
+        if (t->kind == RV_AVRO_FIXED && out->s_len != t->fixed_size) goto bad_free;
         if (t->kind == RV_AVRO_ENUM) {
             size_t k;
             for (k = 0; k < t->nsymbols; k++)
-                if (strcmp(t->symbols[k], (const char *)out->s) == 0)
-                    break;
+                if (strcmp(t->symbols[k], (const char *)out->s) == 0) break;
             free(out->s);
             out->s = NULL;
-            if (k == t->nsymbols)
-                goto bad;
+            if (k == t->nsymbols) goto bad;
             out->i = (int64_t)k;
         }
         break;
     }
     case RV_AVRO_ARRAY:
-        if (!json_word(p, "[", &rest) || !json_word(rest, "]", &rest))
-            goto unsupported;
+        if (!json_word(p, "[", &rest) || !json_word(rest, "]", &rest)) goto unsupported;
         break;
     case RV_AVRO_MAP:
-        if (!json_word(p, "{", &rest) || !json_word(rest, "}", &rest))
-            goto unsupported;
+        if (!json_word(p, "{", &rest) || !json_word(rest, "}", &rest)) goto unsupported;
         break;
-    case RV_AVRO_RECORD: goto unsupported;
+    case RV_AVRO_RECORD:
+        goto unsupported;
     }
 end:
-    if (*skip_ws(rest) != 0)
-        goto bad_free;
+    if (*skip_ws(rest) != 0) goto bad_free;
     return RV_OK;
 bad_free:
     free(out->s);
     out->s = NULL;
 bad:
-    return rv_error_set(errp, RV_ERR_INVALID, false, "%s.%s: default %s is not a valid %s",
-                        where, f->name, f->dflt, rkind(f->type));
+    return rv_error_set(errp, RV_ERR_INVALID, false, "%s.%s: default %s is not a valid %s", where,
+                        f->name, f->dflt, rkind(f->type));
 unsupported:
     return rv_error_set(errp, RV_ERR_UNSUPPORTED, false,
                         "%s.%s: only empty defaults ([] or {}) are supported for a %s, and none "
@@ -291,24 +302,20 @@ unsupported:
 
 static rv_err_t check_defaults(const rv_avro_type_t *t, int depth, rv_error_t **errp)
 {
-    if (depth > RV__AVRO_DEFAULT_DEPTH)
-        return RV_OK;
+    if (depth > RV__AVRO_DEFAULT_DEPTH) return RV_OK;
     if (t->kind == RV_AVRO_ARRAY || t->kind == RV_AVRO_MAP)
         return check_defaults(t->items, depth + 1, errp);
-    if (t->kind != RV_AVRO_RECORD)
-        return RV_OK;
+    if (t->kind != RV_AVRO_RECORD) return RV_OK;
     for (size_t i = 0; i < t->nfields; i++) {
         const rv_avro_field_t *f = &t->fields[i];
         if (f->dflt) {
             rv__dflt_t d;
             rv_err_t e = parse_default(t, f, &d, t->name, errp);
             free(d.s);
-            if (e)
-                return e;
+            if (e) return e;
         }
         rv_err_t e = check_defaults(f->type, depth + 1, errp);
-        if (e)
-            return e;
+        if (e) return e;
     }
     return RV_OK;
 }
@@ -335,8 +342,7 @@ static void vplan_fini(rv__vplan_t *vp)
 
 void rv__plan_free(rv__plan_t *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     free(p->enum_map);
     vplan_fini(&p->items);
     for (size_t i = 0; i < p->nsteps; i++)
@@ -370,8 +376,7 @@ static rv_err_t vplan_init(rv__vplan_t *vp, const rv__anode_t *w, const rv_avro_
     vp->wunion = true;
     vp->nbr = w->n;
     vp->br = calloc((size_t)(w->n ? w->n : 1), sizeof(*vp->br));
-    if (!vp->br)
-        return rv_error_set(errp, RV_ERR_NOMEM, true, "avro: out of memory");
+    if (!vp->br) return rv_error_set(errp, RV_ERR_NOMEM, true, "avro: out of memory");
     int readable = 0;
     for (int i = 0; i < w->n; i++) {
         const rv__anode_t *b = w->kids[i];
@@ -427,8 +432,12 @@ static rv__plan_t *plan_value(const rv__anode_t *w, const rv_avro_type_t *r, con
     avro_type_t wt = w->type;
     int op = -1;
     switch (r->kind) {
-    case RV_AVRO_BOOLEAN: op = wt == AVRO_BOOLEAN ? RV__OP_BOOL : -1; break;
-    case RV_AVRO_INT: op = wt == AVRO_INT32 ? RV__OP_INT : -1; break;
+    case RV_AVRO_BOOLEAN:
+        op = wt == AVRO_BOOLEAN ? RV__OP_BOOL : -1;
+        break;
+    case RV_AVRO_INT:
+        op = wt == AVRO_INT32 ? RV__OP_INT : -1;
+        break;
     case RV_AVRO_LONG:
     case RV_AVRO_TIMESTAMP_MILLIS:
         op = wt == AVRO_INT64 ? RV__OP_LONG : wt == AVRO_INT32 ? RV__OP_INT_TO_LONG : -1;
@@ -449,20 +458,22 @@ static rv__plan_t *plan_value(const rv__anode_t *w, const rv_avro_type_t *r, con
     case RV_AVRO_STRING:
         op = (wt == AVRO_STRING || wt == AVRO_BYTES) ? RV__OP_STRING : -1;
         break;
-    case RV_AVRO_BYTES: op = (wt == AVRO_STRING || wt == AVRO_BYTES) ? RV__OP_BYTES : -1; break;
-    case RV_AVRO_UUID: op = (wt == AVRO_STRING || wt == AVRO_BYTES) ? RV__OP_UUID : -1; break;
+    case RV_AVRO_BYTES:
+        op = (wt == AVRO_STRING || wt == AVRO_BYTES) ? RV__OP_BYTES : -1;
+        break;
+    case RV_AVRO_UUID:
+        op = (wt == AVRO_STRING || wt == AVRO_BYTES) ? RV__OP_UUID : -1;
+        break;
     case RV_AVRO_FIXED:
         op = (wt == AVRO_FIXED && (size_t)w->fixed_size == r->fixed_size) ? RV__OP_FIXED : -1;
         break;
     case RV_AVRO_ENUM: {
-        if (wt != AVRO_ENUM)
-            break;
+        if (wt != AVRO_ENUM) break;
         bool same = (size_t)w->n == r->nsymbols;
         for (int i = 0; same && i < w->n; i++)
             same = strcmp(w->names[i], r->symbols[i]) == 0;
         rv__plan_t *p = new_plan(same ? RV__OP_ENUM : RV__OP_ENUM_MAP, w, r, errp);
-        if (!p || same)
-            return p;
+        if (!p || same) return p;
         p->nwsyms = w->n;
         p->enum_map = malloc(sizeof(int32_t) * (size_t)(w->n ? w->n : 1));
         if (!p->enum_map) {
@@ -473,18 +484,15 @@ static rv__plan_t *plan_value(const rv__anode_t *w, const rv_avro_type_t *r, con
         for (int i = 0; i < w->n; i++) {
             p->enum_map[i] = -1;
             for (size_t k = 0; k < r->nsymbols; k++)
-                if (strcmp(w->names[i], r->symbols[k]) == 0)
-                    p->enum_map[i] = (int32_t)k;
+                if (strcmp(w->names[i], r->symbols[k]) == 0) p->enum_map[i] = (int32_t)k;
         }
         return p;
     }
     case RV_AVRO_ARRAY:
     case RV_AVRO_MAP: {
-        if (wt != (r->kind == RV_AVRO_ARRAY ? AVRO_ARRAY : AVRO_MAP))
-            break;
+        if (wt != (r->kind == RV_AVRO_ARRAY ? AVRO_ARRAY : AVRO_MAP)) break;
         rv__plan_t *p = new_plan(r->kind == RV_AVRO_ARRAY ? RV__OP_ARRAY : RV__OP_MAP, w, r, errp);
-        if (!p)
-            return NULL;
+        if (!p) return NULL;
         p->item_csize = rv__avro_csize(r->items);
         p->item_wmin = w->items->min_size;
         if (vplan_init(&p->items, w->items, r->items, false, where, depth + 1, errp)) {
@@ -494,8 +502,7 @@ static rv__plan_t *plan_value(const rv__anode_t *w, const rv_avro_type_t *r, con
         return p;
     }
     case RV_AVRO_RECORD:
-        if (wt != AVRO_RECORD)
-            break;
+        if (wt != AVRO_RECORD) break;
         return plan_record(w, r, where, depth + 1, errp);
     }
     if (op < 0) {
@@ -510,8 +517,7 @@ static rv__plan_t *plan_record(const rv__anode_t *w, const rv_avro_type_t *r, co
                                int depth, rv_error_t **errp)
 {
     rv__plan_t *p = new_plan(RV__OP_RECORD, w, r, errp);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     bool *used = calloc(r->nfields ? r->nfields : 1, sizeof(bool));
     p->steps = calloc((size_t)(w->n ? w->n : 1), sizeof(*p->steps));
     p->dflts = calloc(r->nfields ? r->nfields : 1, sizeof(*p->dflts));
@@ -525,20 +531,17 @@ static rv__plan_t *plan_record(const rv__anode_t *w, const rv_avro_type_t *r, co
         st->wname = w->names[i];
         for (size_t k = 0; k < r->nfields; k++) {
             const rv_avro_field_t *f = &r->fields[k];
-            if (used[k] || strcmp(f->name, w->names[i]) != 0)
-                continue;
+            if (used[k] || strcmp(f->name, w->names[i]) != 0) continue;
             used[k] = true;
             st->rf = f;
             char here[512];
             snprintf(here, sizeof(here), "%s.%s", where, f->name);
-            if (vplan_init(&st->vp, w->kids[i], f->type, f->optional, here, depth, errp))
-                goto fail;
+            if (vplan_init(&st->vp, w->kids[i], f->type, f->optional, here, depth, errp)) goto fail;
             break;
         }
     }
     for (size_t k = 0; k < r->nfields; k++) {
-        if (used[k])
-            continue;
+        if (used[k]) continue;
         const rv_avro_field_t *f = &r->fields[k];
         if (!f->dflt && !f->optional) {
             rv_error_set(errp, RV_ERR_INVALID, false,
@@ -546,8 +549,7 @@ static rv__plan_t *plan_record(const rv__anode_t *w, const rv_avro_type_t *r, co
                          where, f->name);
             goto fail;
         }
-        if (parse_default(r, f, &p->dflts[p->ndflts], where, errp))
-            goto fail;
+        if (parse_default(r, f, &p->dflts[p->ndflts], where, errp)) goto fail;
         p->ndflts++;
     }
     free(used);

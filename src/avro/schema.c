@@ -19,20 +19,34 @@ const rv_avro_type_t rv_avro_timestamp_millis = {.kind = RV_AVRO_TIMESTAMP_MILLI
 size_t rv__avro_csize(const rv_avro_type_t *t)
 {
     switch (t->kind) {
-    case RV_AVRO_BOOLEAN: return sizeof(bool);
-    case RV_AVRO_INT: return sizeof(int32_t);
-    case RV_AVRO_LONG: return sizeof(int64_t);
-    case RV_AVRO_FLOAT: return sizeof(float);
-    case RV_AVRO_DOUBLE: return sizeof(double);
-    case RV_AVRO_STRING: return sizeof(char *);
-    case RV_AVRO_BYTES: return sizeof(rv_avro_bytes_t);
-    case RV_AVRO_ENUM: return sizeof(int);
-    case RV_AVRO_FIXED: return t->fixed_size;
-    case RV_AVRO_UUID: return RV_AVRO_UUID_LEN;
-    case RV_AVRO_TIMESTAMP_MILLIS: return sizeof(int64_t);
-    case RV_AVRO_ARRAY: return sizeof(rv_avro_array_t);
-    case RV_AVRO_MAP: return sizeof(rv_avro_map_t);
-    case RV_AVRO_RECORD: return t->c_size;
+    case RV_AVRO_BOOLEAN:
+        return sizeof(bool);
+    case RV_AVRO_INT:
+        return sizeof(int32_t);
+    case RV_AVRO_LONG:
+        return sizeof(int64_t);
+    case RV_AVRO_FLOAT:
+        return sizeof(float);
+    case RV_AVRO_DOUBLE:
+        return sizeof(double);
+    case RV_AVRO_STRING:
+        return sizeof(char *);
+    case RV_AVRO_BYTES:
+        return sizeof(rv_avro_bytes_t);
+    case RV_AVRO_ENUM:
+        return sizeof(int);
+    case RV_AVRO_FIXED:
+        return t->fixed_size;
+    case RV_AVRO_UUID:
+        return RV_AVRO_UUID_LEN;
+    case RV_AVRO_TIMESTAMP_MILLIS:
+        return sizeof(int64_t);
+    case RV_AVRO_ARRAY:
+        return sizeof(rv_avro_array_t);
+    case RV_AVRO_MAP:
+        return sizeof(rv_avro_map_t);
+    case RV_AVRO_RECORD:
+        return t->c_size;
     }
     return 0;
 }
@@ -40,20 +54,34 @@ size_t rv__avro_csize(const rv_avro_type_t *t)
 static const char *kind_name(rv_avro_kind_t k)
 {
     switch (k) {
-    case RV_AVRO_BOOLEAN: return "boolean";
-    case RV_AVRO_INT: return "int";
-    case RV_AVRO_LONG: return "long";
-    case RV_AVRO_FLOAT: return "float";
-    case RV_AVRO_DOUBLE: return "double";
-    case RV_AVRO_STRING: return "string";
-    case RV_AVRO_BYTES: return "bytes";
-    case RV_AVRO_ENUM: return "enum";
-    case RV_AVRO_FIXED: return "fixed";
-    case RV_AVRO_UUID: return "uuid";
-    case RV_AVRO_TIMESTAMP_MILLIS: return "timestamp-millis";
-    case RV_AVRO_ARRAY: return "array";
-    case RV_AVRO_MAP: return "map";
-    case RV_AVRO_RECORD: return "record";
+    case RV_AVRO_BOOLEAN:
+        return "boolean";
+    case RV_AVRO_INT:
+        return "int";
+    case RV_AVRO_LONG:
+        return "long";
+    case RV_AVRO_FLOAT:
+        return "float";
+    case RV_AVRO_DOUBLE:
+        return "double";
+    case RV_AVRO_STRING:
+        return "string";
+    case RV_AVRO_BYTES:
+        return "bytes";
+    case RV_AVRO_ENUM:
+        return "enum";
+    case RV_AVRO_FIXED:
+        return "fixed";
+    case RV_AVRO_UUID:
+        return "uuid";
+    case RV_AVRO_TIMESTAMP_MILLIS:
+        return "timestamp-millis";
+    case RV_AVRO_ARRAY:
+        return "array";
+    case RV_AVRO_MAP:
+        return "map";
+    case RV_AVRO_RECORD:
+        return "record";
     }
     return "?";
 }
@@ -61,10 +89,8 @@ static const char *kind_name(rv_avro_kind_t k)
 /* Avro names: [A-Za-z_][A-Za-z0-9_]*; a namespace is dot-separated names. */
 static bool valid_name(const char *s)
 {
-    if (!s || !*s)
-        return false;
-    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
-        return false;
+    if (!s || !*s) return false;
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return false;
     for (s++; *s; s++)
         if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' ||
               (*s >= '0' && *s <= '9')))
@@ -74,16 +100,13 @@ static bool valid_name(const char *s)
 
 static bool valid_space(const char *s)
 {
-    if (!s || !*s)
-        return true;
+    if (!s || !*s) return true;
     char buf[256];
     size_t n = strlen(s);
-    if (n >= sizeof(buf))
-        return false;
+    if (n >= sizeof(buf)) return false;
     memcpy(buf, s, n + 1);
     for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
-        if (!valid_name(tok))
-            return false;
+        if (!valid_name(tok)) return false;
     return buf[0] != '.' && s[n - 1] != '.' && !strstr(s, "..");
 }
 
@@ -94,8 +117,8 @@ static rv_err_t check_fields(const rv_avro_type_t *t, const char *where, int dep
                              rv_error_t **errp)
 {
     if (!t->fields && t->nfields)
-        return rv_error_set(errp, RV_ERR_INVALID, false, "%s: record %s has no field table",
-                            where, t->name);
+        return rv_error_set(errp, RV_ERR_INVALID, false, "%s: record %s has no field table", where,
+                            t->name);
     for (size_t i = 0; i < t->nfields; i++) {
         const rv_avro_field_t *f = &t->fields[i];
         char here[256];
@@ -104,13 +127,10 @@ static rv_err_t check_fields(const rv_avro_type_t *t, const char *where, int dep
             return rv_error_set(errp, RV_ERR_INVALID, false, "%s: invalid Avro field name", here);
         for (size_t j = 0; j < i; j++)
             if (strcmp(t->fields[j].name, f->name) == 0)
-                return rv_error_set(errp, RV_ERR_INVALID, false, "%s: duplicate field name",
-                                    here);
-        if (!f->type)
-            return rv_error_set(errp, RV_ERR_INVALID, false, "%s: no type", here);
+                return rv_error_set(errp, RV_ERR_INVALID, false, "%s: duplicate field name", here);
+        if (!f->type) return rv_error_set(errp, RV_ERR_INVALID, false, "%s: no type", here);
         rv_err_t e = check_type(f->type, here, depth + 1, errp);
-        if (e)
-            return e;
+        if (e) return e;
         size_t want = rv__avro_csize(f->type);
         if (f->size != want)
             return rv_error_set(errp, RV_ERR_INVALID, false,
@@ -134,8 +154,7 @@ static rv_err_t check_fields(const rv_avro_type_t *t, const char *where, int dep
     return RV_OK;
 }
 
-static rv_err_t check_type(const rv_avro_type_t *t, const char *where, int depth,
-                           rv_error_t **errp)
+static rv_err_t check_type(const rv_avro_type_t *t, const char *where, int depth, rv_error_t **errp)
 {
     if (depth > RV__AVRO_DEFAULT_DEPTH)
         return rv_error_set(errp, RV_ERR_INVALID, false,
@@ -150,7 +169,8 @@ static rv_err_t check_type(const rv_avro_type_t *t, const char *where, int depth
     case RV_AVRO_STRING:
     case RV_AVRO_BYTES:
     case RV_AVRO_UUID:
-    case RV_AVRO_TIMESTAMP_MILLIS: return RV_OK;
+    case RV_AVRO_TIMESTAMP_MILLIS:
+        return RV_OK;
     case RV_AVRO_ENUM:
     case RV_AVRO_FIXED:
     case RV_AVRO_RECORD:
@@ -173,11 +193,10 @@ static rv_err_t check_type(const rv_avro_type_t *t, const char *where, int depth
             }
             return RV_OK;
         }
-        if (t->kind == RV_AVRO_FIXED)
-            return RV_OK;
+        if (t->kind == RV_AVRO_FIXED) return RV_OK;
         if (t->c_size == 0)
-            return rv_error_set(errp, RV_ERR_INVALID, false, "%s: record %s has no C size",
-                                where, t->name);
+            return rv_error_set(errp, RV_ERR_INVALID, false, "%s: record %s has no C size", where,
+                                t->name);
         return check_fields(t, where, depth, errp);
     case RV_AVRO_ARRAY:
     case RV_AVRO_MAP:
@@ -208,8 +227,7 @@ typedef struct sbuf {
 
 static void put(sbuf_t *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
+    if (b->oom) return;
     if (b->cap - b->len <= n) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap - b->len <= n)
@@ -285,24 +303,38 @@ static void put_named_head(sbuf_t *b, const rv_avro_type_t *t, const char *kind)
 static bool named_seen(sbuf_t *b, const rv_avro_type_t *t)
 {
     for (size_t i = 0; i < b->nnamed; i++)
-        if (b->named[i] == t)
-            return true;
-    if (b->nnamed < sizeof(b->named) / sizeof(b->named[0]))
-        b->named[b->nnamed++] = t;
+        if (b->named[i] == t) return true;
+    if (b->nnamed < sizeof(b->named) / sizeof(b->named[0])) b->named[b->nnamed++] = t;
     return false;
 }
 
 static void put_type(sbuf_t *b, const rv_avro_type_t *t)
 {
     switch (t->kind) {
-    case RV_AVRO_BOOLEAN: puts_(b, "\"boolean\""); return;
-    case RV_AVRO_INT: puts_(b, "\"int\""); return;
-    case RV_AVRO_LONG: puts_(b, "\"long\""); return;
-    case RV_AVRO_FLOAT: puts_(b, "\"float\""); return;
-    case RV_AVRO_DOUBLE: puts_(b, "\"double\""); return;
-    case RV_AVRO_STRING: puts_(b, "\"string\""); return;
-    case RV_AVRO_BYTES: puts_(b, "\"bytes\""); return;
-    case RV_AVRO_UUID: puts_(b, "{\"type\":\"string\",\"logicalType\":\"uuid\"}"); return;
+    case RV_AVRO_BOOLEAN:
+        puts_(b, "\"boolean\"");
+        return;
+    case RV_AVRO_INT:
+        puts_(b, "\"int\"");
+        return;
+    case RV_AVRO_LONG:
+        puts_(b, "\"long\"");
+        return;
+    case RV_AVRO_FLOAT:
+        puts_(b, "\"float\"");
+        return;
+    case RV_AVRO_DOUBLE:
+        puts_(b, "\"double\"");
+        return;
+    case RV_AVRO_STRING:
+        puts_(b, "\"string\"");
+        return;
+    case RV_AVRO_BYTES:
+        puts_(b, "\"bytes\"");
+        return;
+    case RV_AVRO_UUID:
+        puts_(b, "{\"type\":\"string\",\"logicalType\":\"uuid\"}");
+        return;
     case RV_AVRO_TIMESTAMP_MILLIS:
         puts_(b, "{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}");
         return;
@@ -324,8 +356,7 @@ static void put_type(sbuf_t *b, const rv_avro_type_t *t)
         put_named_head(b, t, "enum");
         puts_(b, ",\"symbols\":[");
         for (size_t i = 0; i < t->nsymbols; i++) {
-            if (i)
-                puts_(b, ",");
+            if (i) puts_(b, ",");
             put_jstr(b, t->symbols[i]);
         }
         puts_(b, "]}");
@@ -350,8 +381,7 @@ static void put_type(sbuf_t *b, const rv_avro_type_t *t)
         puts_(b, ",\"fields\":[");
         for (size_t i = 0; i < t->nfields; i++) {
             const rv_avro_field_t *f = &t->fields[i];
-            if (i)
-                puts_(b, ",");
+            if (i) puts_(b, ",");
             puts_(b, "{\"name\":");
             put_jstr(b, f->name);
             if (f->doc) {
@@ -381,8 +411,7 @@ static void put_type(sbuf_t *b, const rv_avro_type_t *t)
 
 char *rv_avro_schema_json(const rv_avro_type_t *record, rv_error_t **errp)
 {
-    if (rv__avro_check_record(record, errp))
-        return NULL;
+    if (rv__avro_check_record(record, errp)) return NULL;
     sbuf_t b = {0};
     put_type(&b, record);
     if (b.oom) {
@@ -427,39 +456,33 @@ static rv__anode_t *node_alloc(builder_t *b)
     if (t->nall == t->capall) {
         size_t cap = t->capall ? t->capall * 2 : 16;
         rv__anode_t **na = realloc(t->all, cap * sizeof(*na));
-        if (!na)
-            return NULL;
+        if (!na) return NULL;
         t->all = na;
         t->capall = cap;
     }
     rv__anode_t *n = calloc(1, sizeof(*n));
-    if (n)
-        t->all[t->nall++] = n;
+    if (n) t->all[t->nall++] = n;
     return n;
 }
 
 static rv__anode_t *build(builder_t *b, avro_schema_t s, int depth)
 {
-    if (depth > RV__AVRO_MAX_DEPTH)
-        return NULL;
+    if (depth > RV__AVRO_MAX_DEPTH) return NULL;
     while (avro_typeof(s) == AVRO_LINK)
         s = avro_schema_link_target(s);
     avro_type_t ty = avro_typeof(s);
     bool named = ty == AVRO_RECORD || ty == AVRO_ENUM || ty == AVRO_FIXED;
     if (named)
         for (size_t i = 0; i < b->nmemo; i++)
-            if (b->memo[i].s == s)
-                return b->memo[i].n;
+            if (b->memo[i].s == s) return b->memo[i].n;
     rv__anode_t *n = node_alloc(b);
-    if (!n)
-        return NULL;
+    if (!n) return NULL;
     n->type = ty;
     if (named) {
         if (b->nmemo == b->capmemo) {
             size_t cap = b->capmemo ? b->capmemo * 2 : 8;
             memo_t *nm = realloc(b->memo, cap * sizeof(*nm));
-            if (!nm)
-                return NULL;
+            if (!nm) return NULL;
             b->memo = nm;
             b->capmemo = cap;
         }
@@ -467,20 +490,27 @@ static rv__anode_t *build(builder_t *b, avro_schema_t s, int depth)
         n->name = avro_schema_name(s);
     }
     switch (ty) {
-    case AVRO_NULL: n->min_size = 0; break;
+    case AVRO_NULL:
+        n->min_size = 0;
+        break;
     case AVRO_BOOLEAN:
     case AVRO_INT32:
     case AVRO_INT64:
     case AVRO_STRING:
-    case AVRO_BYTES: n->min_size = 1; break;
-    case AVRO_FLOAT: n->min_size = 4; break;
-    case AVRO_DOUBLE: n->min_size = 8; break;
+    case AVRO_BYTES:
+        n->min_size = 1;
+        break;
+    case AVRO_FLOAT:
+        n->min_size = 4;
+        break;
+    case AVRO_DOUBLE:
+        n->min_size = 8;
+        break;
     case AVRO_ENUM:
         n->min_size = 1;
         n->n = avro_schema_enum_number_of_symbols(s);
         n->names = calloc((size_t)(n->n ? n->n : 1), sizeof(char *));
-        if (!n->names)
-            return NULL;
+        if (!n->names) return NULL;
         for (int i = 0; i < n->n; i++)
             n->names[i] = avro_schema_enum_get(s, i);
         break;
@@ -491,21 +521,19 @@ static rv__anode_t *build(builder_t *b, avro_schema_t s, int depth)
     case AVRO_ARRAY:
     case AVRO_MAP:
         n->min_size = 1;
-        n->items = build(b, ty == AVRO_ARRAY ? avro_schema_array_items(s) : avro_schema_map_values(s),
-                         depth + 1);
-        if (!n->items)
-            return NULL;
+        n->items =
+            build(b, ty == AVRO_ARRAY ? avro_schema_array_items(s) : avro_schema_map_values(s),
+                  depth + 1);
+        if (!n->items) return NULL;
         break;
     case AVRO_UNION: {
         n->min_size = 1;
         n->n = (int)avro_schema_union_size(s);
         n->kids = calloc((size_t)(n->n ? n->n : 1), sizeof(*n->kids));
-        if (!n->kids)
-            return NULL;
+        if (!n->kids) return NULL;
         for (int i = 0; i < n->n; i++) {
             n->kids[i] = build(b, avro_schema_union_branch(s, i), depth + 1);
-            if (!n->kids[i])
-                return NULL;
+            if (!n->kids[i]) return NULL;
         }
         break;
     }
@@ -514,14 +542,12 @@ static rv__anode_t *build(builder_t *b, avro_schema_t s, int depth)
         n->n = nf;
         n->kids = calloc((size_t)(nf ? nf : 1), sizeof(*n->kids));
         n->names = calloc((size_t)(nf ? nf : 1), sizeof(char *));
-        if (!n->kids || !n->names)
-            return NULL;
+        if (!n->kids || !n->names) return NULL;
         size_t min = 0;
         for (int i = 0; i < nf; i++) {
             n->names[i] = avro_schema_record_field_name(s, i);
             n->kids[i] = build(b, avro_schema_record_field_get_by_index(s, i), depth + 1);
-            if (!n->kids[i])
-                return NULL;
+            if (!n->kids[i]) return NULL;
             /* A recursive field's node may still be under construction (size 0):
              * that only makes the bound looser, never wrong. */
             min += n->kids[i]->min_size;
@@ -529,7 +555,8 @@ static rv__anode_t *build(builder_t *b, avro_schema_t s, int depth)
         n->min_size = min;
         break;
     }
-    default: return NULL;
+    default:
+        return NULL;
     }
     return n;
 }
@@ -556,15 +583,13 @@ rv__atree_t *rv__atree_new(avro_schema_t schema, rv_error_t **errp)
 
 void rv__atree_free(rv__atree_t *t)
 {
-    if (!t)
-        return;
+    if (!t) return;
     for (size_t i = 0; i < t->nall; i++) {
         free(t->all[i]->kids);
         free(t->all[i]->names);
         free(t->all[i]);
     }
     free(t->all);
-    if (t->schema)
-        avro_schema_decref(t->schema);
+    if (t->schema) avro_schema_decref(t->schema);
     free(t);
 }

@@ -41,18 +41,17 @@ static bool one(rv_stage_t *st, ser_t *s, rv_env_t *env)
             rv_env_t *out = rv_env_derive(env, bytes, rv_avro_bytes_free);
             if (!out) {
                 rv_env_release_failed(env, RV_ERR_NOMEM);
-                rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory",
-                                               rv_stage_name(st)));
+                rv_stage_fail(
+                    st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
                 return false;
             }
             rv_env_release(env);
             rv_out_push(st, 0, out);
             return true;
         }
-        if (!err)
-            err = rv_error_new(RV_ERR_ENCODE, false, "cannot encode");
-        rv_error_t *r = rv_error_new(rv_error_code(err), false, "%s: %s", rv_stage_name(st),
-                                     rv_error_msg(err));
+        if (!err) err = rv_error_new(RV_ERR_ENCODE, false, "cannot encode");
+        rv_error_t *r =
+            rv_error_new(rv_error_code(err), false, "%s: %s", rv_stage_name(st), rv_error_msg(err));
         rv_error_destroy(err);
         rv_directive_t dir = rv_stage_decide(st, r, attempt);
         if (dir == RV_RETRY) {
@@ -74,12 +73,10 @@ static void on_input(rv_stage_t *st)
 {
     ser_t *s = rv_stage_state(st);
     size_t n = rv_in_avail(st, 0), room = rv_out_room(st, 0);
-    if (n > room)
-        n = room;
+    if (n > room) n = room;
     while (n-- > 0 && !rv_stage_finished(st)) {
         rv_env_t *env = rv_in_pop(st, 0);
-        if (!env || !one(st, s, env))
-            return;
+        if (!env || !one(st, s, env)) return;
     }
 }
 
@@ -93,8 +90,8 @@ static const rv_stage_ops_t ops = {.kind = "avro-serializer", .on_input = on_inp
 static rv_stage_t *make(rv_graph_t *g, rv__avro_serde_t serde)
 {
     if (!serde.codec && !serde.gen) {
-        rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                              "avro-serializer: no codec given"));
+        rv_graph_record_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "avro-serializer: no codec given"));
         return NULL;
     }
     ser_t *s = calloc(1, sizeof(*s));

@@ -237,6 +237,10 @@ static bool parse_ms(const char *s, int64_t *out)
         mul = 1000;
     else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
         mul = 60000;
+    else if (strcmp(end, "h") == 0)
+        mul = 3600000;
+    else if (strcmp(end, "d") == 0)
+        mul = 86400000;
     else
         return false;
     *out = (int64_t)v * mul;
@@ -293,7 +297,7 @@ static rv_err_t check_value(const rv_conf_def_t *d, const char *v, rv_error_t **
         if (!(d->type == RV_CONF_INT ? parse_int(v, &i) : parse_ms(v, &i)))
             return rv_error_set(errp, RV_ERR_CONFIG, false, "%s: \"%s\" is not %s", d->name, v,
                                 d->type == RV_CONF_INT ? "an integer"
-                                                       : "a duration (e.g. 500ms, 5s, 1m)");
+                                                       : "a duration (e.g. 500ms, 5s, 1m, 2h, 1d)");
         if (ranged && ((double)i < d->min || (double)i > d->max))
             return rv_error_set(errp, RV_ERR_CONFIG, false, "%s: %s is out of range [%.0f, %.0f]",
                                 d->name, v, d->min, d->max);

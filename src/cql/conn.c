@@ -596,5 +596,8 @@ static void on_heartbeat(rv__cql_deadline_t *d)
         rv__cql_deadline_arm(&s->timers, &c->heartbeat, now + s->heartbeat_ms);
         return;
     }
-    rv__cql_deadline_arm(&s->timers, &c->heartbeat, c->last_read + s->heartbeat_ms);
+    /* Never in the past: a heartbeat still in flight is judged by its own
+     * deadline. */
+    uint64_t at = c->last_read + s->heartbeat_ms;
+    rv__cql_deadline_arm(&s->timers, &c->heartbeat, at > now ? at : now + s->heartbeat_ms);
 }

@@ -188,7 +188,7 @@ static void on_deadline(rv__cql_deadline_t *d)
     case RV__RQS_WAITING: where = "while preparing the statement"; break;
     default: where = "";
     }
-    char host[80] = "";
+    char host[96] = "";
     if (rq->state == RV__RQS_INFLIGHT && rq->conn)
         snprintf(host, sizeof(host), " from %s", rq->conn->desc);
     rv_error_t *err = rv_error_new(RV_ERR_TIMEOUT, true,

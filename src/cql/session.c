@@ -25,6 +25,8 @@
 
 static void host_fill(rv__cql_host_t *h);
 static void maybe_closed(rv_cql_session_t *s);
+static void free_session(rv_cql_session_t *s);
+static void check_connect_failed(rv_cql_session_t *s);
 
 void rv__cql_log(rv_cql_session_t *s, int level, const char *fmt, ...)
 {
@@ -121,12 +123,12 @@ rv_cql_session_t *rv_cql_session_new(uv_loop_t *loop, const rv_conf_t *conf, rv_
     s->discovery = rv_conf_bool(conf, t, "cql.peers.discovery");
     if (s->reconnect_max < s->reconnect_min)
         s->reconnect_max = s->reconnect_min;
-    if (!s->contact_points || (s->username && !s->username[0])) {
+    if (s->username && !s->username[0]) {
         free(s->username);
         s->username = NULL;
     }
     if (!s->contact_points) {
-        rv_cql_session_destroy(s);
+        free_session(s);
         rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
         return NULL;
     }
@@ -414,16 +416,11 @@ static void connect_done(rv_cql_session_t *s, const rv_error_t *err)
         cb(s, err, opaque);
 }
 
+/* Connect failures are judged here, on a later loop turn, when the failed
+ * connection has finished handing back its requests. */
 static void on_later(rv__cql_deadline_t *d)
 {
-    rv_cql_session_t *s = CONTAINER_OF(d, rv_cql_session_t, later);
-    if (s->state != RV__SESS_CONNECTING)
-        return;
-    rv_error_t *e = s->connect_error ? rv_error_copy(s->connect_error)
-                                     : rv_error_new(RV_ERR_UNAVAILABLE, true,
-                                                    "no contact point could be resolved");
-    connect_done(s, e);
-    rv_error_destroy(e);
+    check_connect_failed(CONTAINER_OF(d, rv_cql_session_t, later));
 }
 
 /* Every contact host made its first attempt and none is ready: give up. */
@@ -786,7 +783,8 @@ void rv__cql_session_on_conn_closed(rv__cql_conn_t *c, const rv_error_t *err)
     rv__cql_log(s, 2, "%s: reconnecting in %llu ms (attempt %d)", h->name,
                 (unsigned long long)delay, h->attempts);
     rv__cql_deadline_arm(&s->timers, &h->reconnect, uv_now(s->loop) + delay);
-    check_connect_failed(s);
+    if (s->state == RV__SESS_CONNECTING)
+        rv__cql_deadline_arm(&s->timers, &s->later, uv_now(s->loop));
 }
 
 void rv__cql_session_on_event(rv__cql_conn_t *c, const rv__cql_response_t *resp)

@@ -30,6 +30,10 @@ static const rv_cql_type_t *read_type(rv__cql_rd_t *r, rv__cql_arena_t *a, bool 
             return NULL;
         if (!(t->name = rv__cql_arena_strndup(a, s, len)))
             goto nomem;
+        /* Protocol v4 has no duration id: the server sends it as this
+         * custom class. It is a duration all the same. */
+        if (strcmp(t->name, "org.apache.cassandra.db.marshal.DurationType") == 0)
+            t->kind = RV_CQL_DURATION;
         return t;
     case RV_CQL_ASCII: case RV_CQL_BIGINT: case RV_CQL_BLOB: case RV_CQL_BOOLEAN:
     case RV_CQL_COUNTER: case RV_CQL_DECIMAL: case RV_CQL_DOUBLE: case RV_CQL_FLOAT:

@@ -398,7 +398,8 @@ rv_err_t rv_cql_value_get_bool(const rv_cql_value_t *v, bool *out)
 rv_err_t rv_cql_value_get_tinyint(const rv_cql_value_t *v, int8_t *out)
 {
     int64_t x = 0;
-    rv_err_t e = narrow(get_integer(v, &x), x, INT8_MIN, INT8_MAX);
+    rv_err_t e = get_integer(v, &x);
+    e = narrow(e, x, INT8_MIN, INT8_MAX);
     if (e == RV_OK)
         *out = (int8_t)x;
     return e;
@@ -407,7 +408,8 @@ rv_err_t rv_cql_value_get_tinyint(const rv_cql_value_t *v, int8_t *out)
 rv_err_t rv_cql_value_get_smallint(const rv_cql_value_t *v, int16_t *out)
 {
     int64_t x = 0;
-    rv_err_t e = narrow(get_integer(v, &x), x, INT16_MIN, INT16_MAX);
+    rv_err_t e = get_integer(v, &x);
+    e = narrow(e, x, INT16_MIN, INT16_MAX);
     if (e == RV_OK)
         *out = (int16_t)x;
     return e;
@@ -416,7 +418,8 @@ rv_err_t rv_cql_value_get_smallint(const rv_cql_value_t *v, int16_t *out)
 rv_err_t rv_cql_value_get_int(const rv_cql_value_t *v, int32_t *out)
 {
     int64_t x = 0;
-    rv_err_t e = narrow(get_integer(v, &x), x, INT32_MIN, INT32_MAX);
+    rv_err_t e = get_integer(v, &x);
+    e = narrow(e, x, INT32_MIN, INT32_MAX);
     if (e == RV_OK)
         *out = (int32_t)x;
     return e;
@@ -734,11 +737,12 @@ static bool format_value(fmt_t *o, const rv_cql_value_t *v, int depth)
         size_t n;
         if (rv_cql_value_get_decimal(v, &scale, &u, &n) != RV_OK)
             return false;
+        /* The exponent is -scale, computed wide: scale may be INT32_MIN. */
         if (load_signed(u, n, &i64) == RV_OK)
-            emitf(o, "%" PRId64 "E%" PRId32, i64, -scale);
+            emitf(o, "%" PRId64 "E%" PRId64, i64, -(int64_t)scale);
         else {
             emit_hex(o, u, n);
-            emitf(o, "E%" PRId32, -scale);
+            emitf(o, "E%" PRId64, -(int64_t)scale);
         }
         return true;
     }

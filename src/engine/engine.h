@@ -60,6 +60,10 @@ struct rv_stage {
     bool want_room;   /* outputs gained room since the last run */
     bool want_input;  /* inputs gained elements since the last run */
     bool want_events; /* finish/cancel notifications may be pending */
+    /* Its failure is handled by the stage it feeds (the inner source of a
+     * restart-with-backoff): it fails its outputs as usual but does not become
+     * the graph's status; the supervising stage decides that. */
+    bool contained;
     rv_stage_t *next_run;
     rv_stage_t *next_all;
     rv_decider_fn decider;

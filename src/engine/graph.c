@@ -590,7 +590,8 @@ void rv_stage_fail(rv_stage_t *st, rv_error_t *err)
     }
     if (!err)
         err = rv_error_new(RV_ERR_USER, false, "%s failed", st->name);
-    rv__graph_set_status(st->g, err);
+    if (!st->contained)
+        rv__graph_set_status(st->g, err);
     for (int i = 0; i < st->n_out; i++) {
         rv_edge_t *e = st->out[i];
         if (!e || e->up_state != RV_UP_OPEN)

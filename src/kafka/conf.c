@@ -167,6 +167,8 @@ rv_err_t rv__kconf_build(rv__kconf_t *kc, const rv_conf_t *conf, rd_kafka_type_t
     rc = set_prop(c, who, "client.id", "rivulet", errp);
     if (rc == RV_OK && type == RD_KAFKA_PRODUCER)
         rc = set_prop(c, who, "enable.idempotence", "true", errp);
+    if (rc == RV_OK && type == RD_KAFKA_CONSUMER)
+        rc = set_prop(c, who, "enable.auto.commit", "false", errp);
     /* The user's librdkafka properties. */
     if (rc == RV_OK && conf) {
         pass_ctx_t ctx = {c, who};
@@ -176,7 +178,8 @@ rv_err_t rv__kconf_build(rv__kconf_t *kc, const rv_conf_t *conf, rd_kafka_type_t
         goto fail;
     if (type == RD_KAFKA_CONSUMER) {
         /* Offsets are committed by the source's watermark only: librdkafka's
-         * automatic commit would commit records that are not done yet. */
+         * automatic commit would commit records that are not done yet. It was
+         * set false above, so true here is the user's. */
         char *ac = conf_get_dup(c, "enable.auto.commit");
         bool on = ac && strcmp(ac, "true") == 0;
         free(ac);

@@ -67,13 +67,15 @@ void rv__kqio_close(rv__kqio_t *io, rv_graph_t *g);
  * (NULL, empty or "mock"); NULL when the value names real brokers. */
 bool rv__kafka_wants_mock(const char *bootstraps);
 
-/* --------------------------------------------------------------- sink.c */
+/* ------------------------------------------------------------- producer.c */
 
 /* The producer stage behind rv_kafka_sink, rv_kafka_flow and
- * rv_kafka_dead_letter. */
+ * rv_kafka_dead_letter (kind "kafka-sink", "kafka-flow", "kafka-dead-letter").
+ * Ownership: opaque is freed with opaque_free (may be NULL) when the stage
+ * goes, or at once when construction fails. */
 rv_stage_t *rv__kafka_producer_stage(rv_graph_t *g, const rv_conf_t *conf, const char *topic,
-                                     rv_kafka_out_fn fn, void *opaque, bool flow,
-                                     const char *kind);
+                                     rv_kafka_out_fn fn, void *opaque, rv_free_fn opaque_free,
+                                     bool flow, const char *kind);
 
 /* ------------------------------------------------------------------ misc */
 

@@ -6,6 +6,7 @@
  * uv_poll_t, whose callback drains the pipe and tells the stage. So the loop
  * never blocks on Kafka, and a stage serves its queue only when there is
  * something in it. */
+#define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

@@ -14,6 +14,18 @@ typedef struct {
     bool upstream_done;
 } buffer_t;
 
+/* Releases what the buffer holds as failed. Called as soon as the stage ends
+ * without delivering them (failure, cancel, abort), so their acks report it
+ * then, not only when the graph is destroyed. */
+static void release_all(buffer_t *b)
+{
+    while (b->count > 0) {
+        rv_env_release_failed(b->ring[b->head], RV_ERR_CANCELLED);
+        b->head = (b->head + 1) % b->size;
+        b->count--;
+    }
+}
+
 static void emit(rv_stage_t *st)
 {
     buffer_t *b = rv_stage_state(st);
@@ -60,6 +72,8 @@ static void on_input(rv_stage_t *st)
                 break;
             default:
                 rv_env_release_failed(env, RV_ERR_OVERFLOW);
+                release_all(b);
+                rv_stage_set_in_flight(st, 0);
                 rv_stage_fail(st, rv_error_new(RV_ERR_OVERFLOW, false, "%s: buffer of %zu overflowed",
                                                rv_stage_name(st), b->size));
                 return;
@@ -77,6 +91,8 @@ static void on_finish(rv_stage_t *st, int port, const rv_error_t *err)
 {
     buffer_t *b = rv_stage_state(st);
     if (err) {
+        release_all(b);
+        rv_stage_set_in_flight(st, 0);
         rv_stage_fail(st, rv_error_copy(err));
         return;
     }
@@ -84,18 +100,17 @@ static void on_finish(rv_stage_t *st, int port, const rv_error_t *err)
     emit(st);
 }
 
-static void release_all(buffer_t *b)
+static void on_cancel(rv_stage_t *st, int port)
 {
-    while (b->count > 0) {
-        rv_env_release_failed(b->ring[b->head], RV_ERR_CANCELLED);
-        b->head = (b->head + 1) % b->size;
-        b->count--;
-    }
+    release_all(rv_stage_state(st));
+    rv_stage_set_in_flight(st, 0);
+    rv_stage_finish(st);
 }
 
 static void on_abort(rv_stage_t *st)
 {
     release_all(rv_stage_state(st));
+    rv_stage_set_in_flight(st, 0);
 }
 
 static void stop(rv_stage_t *st)
@@ -110,6 +125,7 @@ static const rv_stage_ops_t ops = {.kind = "buffer",
                                    .on_input = on_input,
                                    .on_room = on_input,
                                    .on_finish = on_finish,
+                                   .on_cancel = on_cancel,
                                    .on_abort = on_abort,
                                    .stop = stop};
 

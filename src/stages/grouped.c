@@ -20,6 +20,20 @@ static void group_free(void *p)
     free(p);
 }
 
+/* Releases the members of the current group as failed. Called as soon as the
+ * stage ends without emitting them (failure, cancel, abort), so their acks
+ * report it then, not only when the graph is destroyed. */
+static void release_all(rv_stage_t *st, grouped_t *gr)
+{
+    for (size_t i = 0; i < gr->count; i++)
+        rv_env_release_failed(gr->items[i], RV_ERR_CANCELLED);
+    gr->count = 0;
+    gr->ready = false;
+    rv_timer_stop(gr->timer);
+    if (st)
+        rv_stage_set_in_flight(st, 0);
+}
+
 /* Emits the current group when it is ready and the output has room. */
 static bool flush(rv_stage_t *st)
 {
@@ -87,6 +101,7 @@ static void timer_cb(rv_timer_t *t, void *opaque)
 static void on_finish(rv_stage_t *st, int port, const rv_error_t *err)
 {
     if (err) {
+        release_all(st, rv_stage_state(st));
         rv_stage_fail(st, rv_error_copy(err));
         return;
     }
@@ -94,22 +109,21 @@ static void on_finish(rv_stage_t *st, int port, const rv_error_t *err)
     pump(st);
 }
 
-static void release_all(grouped_t *gr)
+static void on_cancel(rv_stage_t *st, int port)
 {
-    for (size_t i = 0; i < gr->count; i++)
-        rv_env_release_failed(gr->items[i], RV_ERR_CANCELLED);
-    gr->count = 0;
+    release_all(st, rv_stage_state(st));
+    rv_stage_finish(st);
 }
 
 static void on_abort(rv_stage_t *st)
 {
-    release_all(rv_stage_state(st));
+    release_all(st, rv_stage_state(st));
 }
 
 static void stop(rv_stage_t *st)
 {
     grouped_t *gr = rv_stage_state(st);
-    release_all(gr);
+    release_all(NULL, gr);
     rv_timer_destroy(gr->timer);
     free(gr->items);
     free(gr);
@@ -119,12 +133,14 @@ static const rv_stage_ops_t ops = {.kind = "grouped",
                                    .on_input = pump,
                                    .on_room = pump,
                                    .on_finish = on_finish,
+                                   .on_cancel = on_cancel,
                                    .on_abort = on_abort,
                                    .stop = stop};
 static const rv_stage_ops_t ops_within = {.kind = "grouped-within",
                                           .on_input = pump,
                                           .on_room = pump,
                                           .on_finish = on_finish,
+                                          .on_cancel = on_cancel,
                                           .on_abort = on_abort,
                                           .stop = stop};
 

@@ -44,6 +44,9 @@ static bool make_inner(rv_stage_t *st, rv_error_t **errp)
     }
     r->made++;
     r->started_ms = rv_graph_now(g);
+    /* Its failures are ours to handle: they must not end the graph's run
+     * with an error when a restart recovers from them. */
+    inner->contained = true;
     if (rv_link(inner, st) != RV_OK) {
         rv_error_set(errp, RV_ERR_INVALID, false, "%s: cannot link the new source", rv_stage_name(st));
         return false;

@@ -21,8 +21,7 @@ static inline rv_err_t cart_get_uuid(avro_value_t *v, const char *name, char *ds
     avro_value_t f;
     const char *s;
     size_t n;
-    if (avro_value_get_by_name(v, name, &f, NULL) || avro_value_get_string(&f, &s, &n) ||
-        n != 37)
+    if (avro_value_get_by_name(v, name, &f, NULL) || avro_value_get_string(&f, &s, &n) || n != 37)
         return rv_error_set(errp, RV_ERR_DECODE, false, "ShoppingCartCmd.%s: not a uuid", name);
     memcpy(dst, s, 37);
     return RV_OK;
@@ -36,12 +35,10 @@ static inline rv_err_t cart_generic_read(rv_avro_generic_t *g, avro_value_t *v, 
     avro_value_t f, b;
     const char *action;
     size_t alen;
-    if (avro_value_get_by_name(v, "action", &f, NULL) ||
-        avro_value_get_string(&f, &action, &alen))
+    if (avro_value_get_by_name(v, "action", &f, NULL) || avro_value_get_string(&f, &action, &alen))
         return rv_error_set(errp, RV_ERR_DECODE, false, "ShoppingCartCmd.action: missing");
     cart_cmd_t *c = malloc(sizeof(*c) + alen);
-    if (!c)
-        return RV_ERR_NOMEM;
+    if (!c) return RV_ERR_NOMEM;
     c->action = (char *)(c + 1);
     memcpy(c->action, action, alen); /* alen counts the NUL */
     if (cart_get_uuid(v, "cartId", c->cart_id, errp) ||

@@ -69,12 +69,14 @@ static void test_truncated_everywhere(void)
         free(p);
     }
     uint8_t *p = exact(full, 83);
-    expect_err(c, p, 83, "ShoppingCartCmd.count: truncated input: a varint needs more bytes than "
-                         "the 0 left at byte 83");
+    expect_err(c, p, 83,
+               "ShoppingCartCmd.count: truncated input: a varint needs more bytes than "
+               "the 0 left at byte 83");
     free(p);
     p = exact(full, 40);
-    expect_err(c, p, 40, "ShoppingCartCmd.cartId: uuid length 36 exceeds the 31 remaining bytes "
-                         "at byte 8");
+    expect_err(c, p, 40,
+               "ShoppingCartCmd.cartId: uuid length 36 exceeds the 31 remaining bytes "
+               "at byte 8");
     free(p);
     free(full);
     rv_avro_codec_destroy(c);
@@ -98,7 +100,8 @@ static void test_lengths(void)
     uint8_t *p = cart_bytes(c, &n);
     p[0] = 0x7e; /* 63, with 39 bytes after the prefix */
     uint8_t *q = exact(p, 40);
-    expect_err(c, q, 40, "ShoppingCartCmd.action: string length 63 exceeds the 39 remaining bytes at byte 0");
+    expect_err(c, q, 40,
+               "ShoppingCartCmd.action: string length 63 exceeds the 39 remaining bytes at byte 0");
     free(q);
     free(p);
     mutate(c, 0, 0x01, "ShoppingCartCmd.action: negative string length -1 at byte 0");
@@ -255,8 +258,7 @@ static void test_deep_recursive_writer(void)
     rv_avro_codec_t *c = cart_codec();
     rv_error_t *err = NULL;
     CHECK_EQ(rv_avro_codec_set_writer_schema(c, writer, &err), RV_OK);
-    if (err)
-        fprintf(stderr, "%s\n", rv_error_msg(err));
+    if (err) fprintf(stderr, "%s\n", rv_error_msg(err));
     size_t depth = 200000;
     uint8_t *p = malloc(depth + 64);
     size_t n = 0;
@@ -312,7 +314,8 @@ static void test_zero_size_items(void)
     rv_avro_codec_destroy(c);
 }
 
-RV_TEST_MAIN(RV_TEST(test_truncated_everywhere), RV_TEST(test_lengths), RV_TEST(test_union_and_text),
-             RV_TEST(test_trailing_and_varints), RV_TEST(test_counts_do_not_allocate),
-             RV_TEST(test_enum_and_bool), RV_TEST(test_depth_limit),
-             RV_TEST(test_deep_recursive_writer), RV_TEST(test_zero_size_items))
+RV_TEST_MAIN(RV_TEST(test_truncated_everywhere), RV_TEST(test_lengths),
+             RV_TEST(test_union_and_text), RV_TEST(test_trailing_and_varints),
+             RV_TEST(test_counts_do_not_allocate), RV_TEST(test_enum_and_bool),
+             RV_TEST(test_depth_limit), RV_TEST(test_deep_recursive_writer),
+             RV_TEST(test_zero_size_items))

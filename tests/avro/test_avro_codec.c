@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "avro/internal.h"
 #include "rv_test.h"
 #include "test_types.h"
 
@@ -11,8 +12,7 @@ static rv_avro_codec_t *codec(const rv_avro_type_t *t, rv_avro_framing_t fr, int
     rv_avro_opts_t o = {.framing = fr, .schema_id = id};
     rv_error_t *err = NULL;
     rv_avro_codec_t *c = rv_avro_codec_new(t, &o, &err);
-    if (!c)
-        fprintf(stderr, "codec: %s\n", rv_error_msg(err));
+    if (!c) fprintf(stderr, "codec: %s\n", rv_error_msg(err));
     rv_error_destroy(err);
     return c;
 }
@@ -21,11 +21,12 @@ static void test_cart_schema_json(void)
 {
     char *json = rv_avro_schema_json(&cart_cmd_type, NULL);
     REQUIRE(json);
-    CHECK_STR(json, "{\"type\":\"record\",\"name\":\"ShoppingCartCmd\",\"namespace\":\"rivulet.cart\","
-                    "\"fields\":[{\"name\":\"action\",\"type\":\"string\"},"
-                    "{\"name\":\"cartId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},"
-                    "{\"name\":\"ownerOrItem\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},"
-                    "{\"name\":\"count\",\"type\":[\"null\",\"int\"],\"default\":null}]}");
+    CHECK_STR(json,
+              "{\"type\":\"record\",\"name\":\"ShoppingCartCmd\",\"namespace\":\"rivulet.cart\","
+              "\"fields\":[{\"name\":\"action\",\"type\":\"string\"},"
+              "{\"name\":\"cartId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},"
+              "{\"name\":\"ownerOrItem\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},"
+              "{\"name\":\"count\",\"type\":[\"null\",\"int\"],\"default\":null}]}");
     free(json);
     rv_avro_codec_t *c = codec(&all_types_type, RV_AVRO_FRAMING_RAW, 0);
     REQUIRE(c);
@@ -51,8 +52,7 @@ static void cart_roundtrip(rv_avro_framing_t fr)
         }
         cart_cmd_t out;
         CHECK_EQ(rv_avro_decode(c, buf.data, buf.len, &out, arena, &err), RV_OK);
-        if (err)
-            fprintf(stderr, "%s\n", rv_error_msg(err));
+        if (err) fprintf(stderr, "%s\n", rv_error_msg(err));
         CHECK(rv_avro_equal(&cart_cmd_type, &out, &cart_cases[k].v));
         CHECK_STR(out.action, cart_cases[k].v.action);
         CHECK_EQ(out.has_count, cart_cases[k].v.has_count);
@@ -116,8 +116,7 @@ static void all_roundtrip(rv_avro_framing_t fr)
             continue;
         }
         all_types_t *out = rv_avro_decode_new(c, buf.data, buf.len, &err);
-        if (!out)
-            fprintf(stderr, "decode %d: %s\n", k, rv_error_msg(err));
+        if (!out) fprintf(stderr, "decode %d: %s\n", k, rv_error_msg(err));
         REQUIRE(out);
         CHECK(rv_avro_equal(&all_types_type, out, &v));
         /* Re-encoding what was decoded gives the same bytes. */
@@ -297,8 +296,7 @@ static void test_description_errors(void)
     rv_error_t *err = NULL;
     rv_avro_codec_t *c = rv_avro_codec_new(&t6, NULL, &err);
     CHECK(c != NULL);
-    if (err)
-        fprintf(stderr, "%s\n", rv_error_msg(err));
+    if (err) fprintf(stderr, "%s\n", rv_error_msg(err));
     rv_error_destroy(err);
     rv_avro_codec_destroy(c);
 }
@@ -324,7 +322,67 @@ static void test_arena(void)
     rv_avro_obj_free(NULL);
 }
 
-RV_TEST_MAIN(RV_TEST(test_cart_schema_json), RV_TEST(test_cart_roundtrip_raw),
+static void test_uuid_and_utf8_checks(void)
+{
+    const char *good = "0123abcd-ABCD-ef01-9876-543210FEDCba";
+    CHECK(rv__uuid_valid(good, 36));
+    CHECK(!rv__uuid_valid(good, 35));
+    char u[37];
+    for (int pos = 0; pos < 36; pos++) {
+        for (int b = 0; b < 256; b++) {
+            memcpy(u, good, 37);
+            u[pos] = (char)b;
+            bool dash = pos == 8 || pos == 13 || pos == 18 || pos == 23;
+            bool want =
+                dash ? b == '-'
+                     : (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F');
+            if (rv__uuid_valid(u, 36) != want) {
+                fprintf(stderr, "  uuid byte %d at %d\n", b, pos);
+                CHECK(0);
+            }
+        }
+    }
+    bool nul;
+    CHECK(rv__utf8_valid((const uint8_t *)"plain ascii text here", 21, &nul) && !nul);
+    CHECK(rv__utf8_valid((const uint8_t *)"ascii\0with nul", 15, &nul) && nul);
+    CHECK(rv__utf8_valid((const uint8_t *)"0123456789abcde\0", 16, &nul) && nul);
+    CHECK(rv__utf8_valid((const uint8_t *)"\xf4\x8f\xbf\xbf", 4, NULL));  /* U+10FFFF */
+    CHECK(!rv__utf8_valid((const uint8_t *)"\xf4\x90\x80\x80", 4, NULL)); /* past it */
+    CHECK(!rv__utf8_valid((const uint8_t *)"\xe0\x9f\xbf", 3, NULL));     /* overlong */
+    CHECK(!rv__utf8_valid((const uint8_t *)"\xed\xbf\xbf", 3, NULL));     /* surrogate */
+    CHECK(!rv__utf8_valid((const uint8_t *)"abc\xe2\x82", 5, NULL));      /* cut */
+    CHECK(!rv__utf8_valid((const uint8_t *)"\x80", 1, NULL));
+    CHECK(rv__utf8_valid((const uint8_t *)"\xe2\x82\xac", 3, NULL));
+}
+
+static void test_conf_table(void)
+{
+    rv_conf_t *conf = rv_conf_new();
+    const rv_conf_table_t *t = rv_avro_conf();
+    rv_avro_opts_t o;
+    rv_avro_opts_from_conf(NULL, &o);
+    CHECK_EQ(o.framing, RV_AVRO_FRAMING_RAW);
+    CHECK_EQ(o.max_depth, 64);
+    rv_conf_set(conf, "avro.framing", "confluent", NULL);
+    rv_conf_set(conf, "avro.schema.id", "42", NULL);
+    rv_conf_set(conf, "avro.on.error", "dead-letter", NULL);
+    CHECK_EQ(rv_conf_check(conf, &t, 1, false, NULL), RV_OK);
+    rv_avro_opts_from_conf(conf, &o);
+    CHECK_EQ(o.framing, RV_AVRO_FRAMING_CONFLUENT);
+    CHECK_EQ(o.schema_id, 42);
+    rv_avro_deser_opts_t d;
+    rv_avro_deser_opts_from_conf(conf, &d);
+    CHECK(d.dead_letter && !d.skip_bad);
+    rv_conf_set(conf, "avro.framing", "xml", NULL);
+    rv_error_t *err = NULL;
+    CHECK(rv_conf_check(conf, &t, 1, false, &err) != RV_OK);
+    CHECK(err && strstr(rv_error_msg(err), "avro.framing"));
+    rv_error_destroy(err);
+    rv_conf_destroy(conf);
+}
+
+RV_TEST_MAIN(RV_TEST(test_uuid_and_utf8_checks), RV_TEST(test_conf_table),
+             RV_TEST(test_cart_schema_json), RV_TEST(test_cart_roundtrip_raw),
              RV_TEST(test_cart_roundtrip_confluent), RV_TEST(test_cart_known_bytes),
              RV_TEST(test_all_types_roundtrip_raw), RV_TEST(test_all_types_roundtrip_confluent),
              RV_TEST(test_confluent_header_errors), RV_TEST(test_encode_errors),

@@ -15,14 +15,14 @@ typedef struct cart_v2 {
     char owner_or_item[RV_AVRO_UUID_LEN];
     bool has_count;
     int32_t count;
-    char *channel;          /* default "web" */
-    int64_t priority;       /* default 5 */
-    rv_avro_array_t tags;   /* default [] */
-    char *note;             /* optional, default null */
-    int level;              /* enum, default "LOW" */
-    bool flag;              /* default true */
-    double ratio;           /* default 0.5 */
-    rv_avro_bytes_t blob;   /* default "\u00ff" */
+    char *channel;        /* default "web" */
+    int64_t priority;     /* default 5 */
+    rv_avro_array_t tags; /* default [] */
+    char *note;           /* optional, default null */
+    int level;            /* enum, default "LOW" */
+    bool flag;            /* default true */
+    double ratio;         /* default 0.5 */
+    rv_avro_bytes_t blob; /* default "\u00ff" */
 } cart_v2_t;
 
 static const rv_avro_type_t tags_t = RV_AVRO_ARRAY_TYPE(&rv_avro_string);
@@ -99,9 +99,17 @@ static void test_removed_fields_are_skipped(void)
     REQUIRE(w && r);
     REQUIRE(rv_avro_codec_set_writer_schema(r, rv_avro_codec_schema_json(w), NULL) == RV_OK);
     char *tags[] = {"a", "bb"};
-    cart_v2_t v = {.action = "AddItem", .has_count = true, .count = 9, .channel = "app",
-                   .priority = 1LL << 40, .tags = {tags, 2}, .note = "n", .level = 1,
-                   .flag = false, .ratio = 2.0, .blob = {(uint8_t *)"xyz", 3}};
+    cart_v2_t v = {.action = "AddItem",
+                   .has_count = true,
+                   .count = 9,
+                   .channel = "app",
+                   .priority = 1LL << 40,
+                   .tags = {tags, 2},
+                   .note = "n",
+                   .level = 1,
+                   .flag = false,
+                   .ratio = 2.0,
+                   .blob = {(uint8_t *)"xyz", 3}};
     strcpy(v.cart_id, cart_cases[0].v.cart_id);
     strcpy(v.owner_or_item, cart_cases[0].v.owner_or_item);
     rv_avro_buf_t b = {0};
@@ -202,7 +210,8 @@ static void test_enums_and_unions(void)
     /* e = D: unknown to the reader. Expected: a decode error naming the symbol. */
     const uint8_t d[] = {0x06, 0x02, 0x06, 0x08};
     CHECK_EQ(rv_avro_decode(r, d, sizeof(d), &o, a, &err), RV_ERR_DECODE);
-    CHECK(err && strstr(rv_error_msg(err), "Ev.e: enum symbol D is unknown to the reader's E at byte 0"));
+    CHECK(err &&
+          strstr(rv_error_msg(err), "Ev.e: enum symbol D is unknown to the reader's E at byte 0"));
     rv_error_destroy(err);
     err = NULL;
     /* x = null, but the reader's x is not optional. Expected: a decode error. */
@@ -289,27 +298,29 @@ static void test_generic_evolution(void)
 {
     char *v1 = rv_avro_schema_json(&cart_cmd_type, NULL);
     char *v2 = rv_avro_schema_json(&cart_v2_type, NULL);
-    rv_avro_generic_def_t def = {.schema_json = v1,
-                                 .read = cart_generic_read,
-                                 .free_obj = cart_generic_free};
+    rv_avro_generic_def_t def = {
+        .schema_json = v1, .read = cart_generic_read, .free_obj = cart_generic_free};
     rv_avro_generic_t *g = rv_avro_generic_new(&def, NULL, NULL);
     REQUIRE(g);
     rv_error_t *err = NULL;
     CHECK_EQ(rv_avro_generic_set_writer_schema(g, v2, &err), RV_OK);
-    if (err)
-        fprintf(stderr, "%s\n", rv_error_msg(err));
+    if (err) fprintf(stderr, "%s\n", rv_error_msg(err));
     rv_avro_codec_t *w = rv_avro_codec_new(&cart_v2_type, NULL, NULL);
     char *tags[] = {"t"};
-    cart_v2_t v = {.action = "RemoveItem", .has_count = true, .count = -4, .channel = "app",
-                   .priority = 7, .tags = {tags, 1}, .blob = {(uint8_t *)"b", 1}};
+    cart_v2_t v = {.action = "RemoveItem",
+                   .has_count = true,
+                   .count = -4,
+                   .channel = "app",
+                   .priority = 7,
+                   .tags = {tags, 1},
+                   .blob = {(uint8_t *)"b", 1}};
     strcpy(v.cart_id, cart_cases[1].v.cart_id);
     strcpy(v.owner_or_item, cart_cases[1].v.owner_or_item);
     rv_avro_buf_t b = {0};
     REQUIRE(rv_avro_encode(w, &v, &b, NULL) == RV_OK);
     void *out = NULL;
     CHECK_EQ(rv_avro_generic_decode(g, b.data, b.len, &out, &err), RV_OK);
-    if (err)
-        fprintf(stderr, "%s\n", rv_error_msg(err));
+    if (err) fprintf(stderr, "%s\n", rv_error_msg(err));
     cart_cmd_t *c = out;
     CHECK(c && strcmp(c->action, "RemoveItem") == 0 && c->count == -4 && c->has_count);
     cart_generic_free(out);
@@ -323,9 +334,8 @@ static void test_generic_evolution(void)
     err = NULL;
     /* A reader that adds fields with defaults: avro-c 1.11's resolved reader
      * does not fill defaults, so the writer is refused when it is added. */
-    rv_avro_generic_def_t def2 = {.schema_json = v2,
-                                  .read = cart_generic_read,
-                                  .free_obj = cart_generic_free};
+    rv_avro_generic_def_t def2 = {
+        .schema_json = v2, .read = cart_generic_read, .free_obj = cart_generic_free};
     rv_avro_generic_t *g2 = rv_avro_generic_new(&def2, NULL, NULL);
     REQUIRE(g2);
     CHECK_EQ(rv_avro_generic_set_writer_schema(g2, v1, &err), RV_ERR_UNSUPPORTED);

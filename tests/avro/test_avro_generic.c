@@ -19,8 +19,7 @@ static rv_avro_generic_t *cart_gen(rv_avro_framing_t fr, int32_t id)
     rv_avro_opts_t o = {.framing = fr, .schema_id = id};
     rv_error_t *err = NULL;
     rv_avro_generic_t *g = rv_avro_generic_new(&def, &o, &err);
-    if (!g)
-        fprintf(stderr, "generic: %s\n", rv_error_msg(err));
+    if (!g) fprintf(stderr, "generic: %s\n", rv_error_msg(err));
     rv_error_destroy(err);
     free(json);
     return g;
@@ -40,12 +39,10 @@ static void roundtrip(rv_avro_framing_t fr)
         REQUIRE(rv_avro_encode(c, &cart_cases[k].v, &cb, NULL) == RV_OK);
         /* Both flavours write the same bytes. */
         CHECK_EQ(gb.len, cb.len);
-        if (gb.len == cb.len)
-            CHECK_MEM(gb.data, cb.data, gb.len);
+        if (gb.len == cb.len) CHECK_MEM(gb.data, cb.data, gb.len);
         void *out = NULL;
         CHECK_EQ(rv_avro_generic_decode(g, cb.data, cb.len, &out, &err), RV_OK);
-        if (err)
-            fprintf(stderr, "%s\n", rv_error_msg(err));
+        if (err) fprintf(stderr, "%s\n", rv_error_msg(err));
         CHECK(out && rv_avro_equal(&cart_cmd_type, out, &cart_cases[k].v));
         cart_generic_free(out);
         rv_avro_buf_free(&gb);
@@ -77,8 +74,7 @@ static void test_generic_schema_file(void)
                                  .free_obj = cart_generic_free};
     rv_avro_generic_t *g = rv_avro_generic_new(&def, NULL, NULL);
     CHECK(g != NULL);
-    if (g)
-        CHECK_STR(rv_avro_generic_schema_json(g), json);
+    if (g) CHECK_STR(rv_avro_generic_schema_json(g), json);
     rv_avro_generic_destroy(g);
     unlink(path);
     def.schema_path = "/nonexistent/cart.avsc";
@@ -124,7 +120,8 @@ static void test_generic_bad_input(void)
         free(p);
     }
     b.data[82] = 0x0a;
-    expect_gen_err(g, b.data, b.len, "ShoppingCartCmd.count: union branch 5 out of range [0,1] at byte 82");
+    expect_gen_err(g, b.data, b.len,
+                   "ShoppingCartCmd.count: union branch 5 out of range [0,1] at byte 82");
     b.data[82] = 0x02;
     b.data[0] = 0x01;
     expect_gen_err(g, b.data, b.len, "ShoppingCartCmd.action: negative string length -1 at byte 0");
@@ -134,7 +131,9 @@ static void test_generic_bad_input(void)
     b.data[2] = 'd';
     /* A huge length in a tiny input: avro-c alone would try to allocate it. */
     const uint8_t huge[] = {0xfe, 0xff, 0xff, 0xff, 0x0f, 'x'};
-    expect_gen_err(g, huge, sizeof(huge), "ShoppingCartCmd.action: string length 2147483647 exceeds the 1 remaining bytes at byte 0");
+    expect_gen_err(
+        g, huge, sizeof(huge),
+        "ShoppingCartCmd.action: string length 2147483647 exceeds the 1 remaining bytes at byte 0");
     /* The user's function reports a problem avro-c cannot see (not a uuid). */
     b.data[9] = 'g';
     void *out = NULL;

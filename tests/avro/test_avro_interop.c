@@ -23,8 +23,7 @@ static int run_peer(const char *mode, const char *schema_json, const char *input
 {
     char *schema = test_write_temp(schema_json);
     char *in = test_write_temp(input);
-    if (!schema || !in)
-        return -1;
+    if (!schema || !in) return -1;
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %s %s < %s", RV_AVRO_PEER, mode, schema, in);
     FILE *p = popen(cmd, "r");
@@ -33,8 +32,7 @@ static int run_peer(const char *mode, const char *schema_json, const char *input
     size_t k;
     while (p && (k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
         n += k;
-        if (cap - n < 2)
-            buf = realloc(buf, cap *= 2);
+        if (cap - n < 2) buf = realloc(buf, cap *= 2);
     }
     buf[n] = 0;
     int st = p ? pclose(p) : -1;
@@ -120,8 +118,7 @@ static void python_to_rivulet(const rv_avro_type_t *t, const void *const *vals,
         uint8_t *bytes = test_unhex(line, &len);
         rv_error_t *err = NULL;
         void *obj = rv_avro_decode_new(c, bytes, len, &err);
-        if (!obj)
-            fprintf(stderr, "  record %zu: %s\n", k, rv_error_msg(err));
+        if (!obj) fprintf(stderr, "  record %zu: %s\n", k, rv_error_msg(err));
         CHECK(obj != NULL);
         if (obj) {
             if (!rv_avro_equal(t, obj, vals[k])) {
@@ -133,8 +130,7 @@ static void python_to_rivulet(const rv_avro_type_t *t, const void *const *vals,
         rv_avro_buf_t mine = {0};
         REQUIRE(rv_avro_encode(c, vals[k], &mine, NULL) == RV_OK);
         CHECK_EQ(mine.len, len);
-        if (mine.len == len)
-            CHECK_MEM(mine.data, bytes, len);
+        if (mine.len == len) CHECK_MEM(mine.data, bytes, len);
         rv_avro_buf_free(&mine);
         rv_error_destroy(err);
         free(bytes);
@@ -206,22 +202,19 @@ static int fill_record(avro_value_t *v, const rv_avro_type_t *t, const uint8_t *
     for (size_t i = 0; i < t->nfields; i++) {
         const rv_avro_field_t *f = &t->fields[i];
         avro_value_t fv, bv;
-        if (avro_value_get_by_index(v, i, &fv, NULL))
-            return -1;
+        if (avro_value_get_by_index(v, i, &fv, NULL)) return -1;
         const void *src = base + f->offset;
         if (f->optional) {
             bool present = f->has_offset != RV_AVRO_NO_FLAG ? *(const bool *)(base + f->has_offset)
                            : f->type->kind == RV_AVRO_STRING
                                ? *(char *const *)src != NULL
                                : ((const rv_avro_bytes_t *)src)->data != NULL;
-            if (avro_value_set_branch(&fv, present ? 1 : 0, &bv))
-                return -1;
+            if (avro_value_set_branch(&fv, present ? 1 : 0, &bv)) return -1;
             if (!present) {
                 avro_value_set_null(&bv);
                 continue;
             }
-            if (fill(&bv, f->type, src))
-                return -1;
+            if (fill(&bv, f->type, src)) return -1;
         } else if (fill(&fv, f->type, src)) {
             return -1;
         }
@@ -232,26 +225,35 @@ static int fill_record(avro_value_t *v, const rv_avro_type_t *t, const uint8_t *
 static int fill(avro_value_t *v, const rv_avro_type_t *t, const void *src)
 {
     switch (t->kind) {
-    case RV_AVRO_BOOLEAN: return avro_value_set_boolean(v, *(const bool *)src);
-    case RV_AVRO_INT: return avro_value_set_int(v, *(const int32_t *)src);
+    case RV_AVRO_BOOLEAN:
+        return avro_value_set_boolean(v, *(const bool *)src);
+    case RV_AVRO_INT:
+        return avro_value_set_int(v, *(const int32_t *)src);
     case RV_AVRO_LONG:
-    case RV_AVRO_TIMESTAMP_MILLIS: return avro_value_set_long(v, *(const int64_t *)src);
-    case RV_AVRO_FLOAT: return avro_value_set_float(v, *(const float *)src);
-    case RV_AVRO_DOUBLE: return avro_value_set_double(v, *(const double *)src);
-    case RV_AVRO_STRING: return avro_value_set_string(v, *(char *const *)src);
-    case RV_AVRO_UUID: return avro_value_set_string(v, (const char *)src);
+    case RV_AVRO_TIMESTAMP_MILLIS:
+        return avro_value_set_long(v, *(const int64_t *)src);
+    case RV_AVRO_FLOAT:
+        return avro_value_set_float(v, *(const float *)src);
+    case RV_AVRO_DOUBLE:
+        return avro_value_set_double(v, *(const double *)src);
+    case RV_AVRO_STRING:
+        return avro_value_set_string(v, *(char *const *)src);
+    case RV_AVRO_UUID:
+        return avro_value_set_string(v, (const char *)src);
     case RV_AVRO_BYTES: {
         const rv_avro_bytes_t *b = src;
         return avro_value_set_bytes(v, b->data ? b->data : (void *)"", b->len);
     }
-    case RV_AVRO_ENUM: return avro_value_set_enum(v, *(const int *)src);
-    case RV_AVRO_FIXED: return avro_value_set_fixed(v, (void *)src, t->fixed_size);
+    case RV_AVRO_ENUM:
+        return avro_value_set_enum(v, *(const int *)src);
+    case RV_AVRO_FIXED:
+        return avro_value_set_fixed(v, (void *)src, t->fixed_size);
     case RV_AVRO_ARRAY: {
         const rv_avro_array_t *a = src;
-        size_t sz = t->items->kind == RV_AVRO_RECORD ? t->items->c_size
-                    : t->items->kind == RV_AVRO_ARRAY ? sizeof(rv_avro_array_t)
+        size_t sz = t->items->kind == RV_AVRO_RECORD   ? t->items->c_size
+                    : t->items->kind == RV_AVRO_ARRAY  ? sizeof(rv_avro_array_t)
                     : t->items->kind == RV_AVRO_STRING ? sizeof(char *)
-                                                        : sizeof(int32_t);
+                                                       : sizeof(int32_t);
         for (size_t i = 0; i < a->n; i++) {
             avro_value_t e;
             if (avro_value_append(v, &e, NULL) ||
@@ -271,7 +273,8 @@ static int fill(avro_value_t *v, const rv_avro_type_t *t, const void *src)
         }
         return 0;
     }
-    case RV_AVRO_RECORD: return fill_record(v, t, src);
+    case RV_AVRO_RECORD:
+        return fill_record(v, t, src);
     }
     return -1;
 }
@@ -293,8 +296,7 @@ static void avro_c_agrees(const rv_avro_type_t *t, const void *val)
     rv_avro_buf_t mine = {0};
     REQUIRE(rv_avro_encode(c, val, &mine, NULL) == RV_OK);
     CHECK_EQ(mine.len, wlen);
-    if (mine.len == wlen)
-        CHECK_MEM(mine.data, wbuf, wlen);
+    if (mine.len == wlen) CHECK_MEM(mine.data, wbuf, wlen);
 
     /* avro-c reads rivulet's bytes back to an equal value. */
     avro_value_t back;

@@ -42,8 +42,7 @@ static void src_room(rv_stage_t *st)
         rv_env_set_ack(env, on_ack, s);
         rv_out_push(st, 0, env);
     }
-    if (s->next == s->n)
-        rv_stage_finish(st);
+    if (s->next == s->n) rv_stage_finish(st);
 }
 
 static const rv_stage_ops_t src_ops = {.kind = "test-source", .on_room = src_room};
@@ -85,8 +84,7 @@ static rv_err_t keep_reason(void *opaque, rv_env_t *env, rv_error_t **errp)
 {
     (void)errp;
     sink_t *k = opaque;
-    if (k->n < 64)
-        k->msgs[k->n++] = strdup(rv_error_msg(rv_env_payload(env)));
+    if (k->n < 64) k->msgs[k->n++] = strdup(rv_error_msg(rv_env_payload(env)));
     return RV_OK;
 }
 
@@ -135,8 +133,7 @@ static size_t make_inputs(const rv_avro_codec_t *c, void **items, const int *bad
         rv_avro_buf_t b = {0};
         rv_avro_encode(c, &cart_cases[k].v, &b, NULL);
         for (size_t j = 0; j < nbad; j++)
-            if ((size_t)bad[j] == k)
-                b.data[b.len - (cart_cases[k].v.has_count ? 2 : 1)] = 0x0a;
+            if ((size_t)bad[j] == k) b.data[b.len - (cart_cases[k].v.has_count ? 2 : 1)] = 0x0a;
         items[k] = rv_avro_bytes_new(b.data, b.len);
         rv_avro_buf_free(&b);
     }
@@ -168,7 +165,8 @@ static void test_serializer_then_deserializer(void)
             expect[i] = cart_cases[i].v;
         k.expect = expect;
         k.expect_n = n_cart_cases;
-        rv_stage_t *ser = flavour == 1 ? rv_avro_serializer(g, c) : rv_avro_generic_serializer(g, gen);
+        rv_stage_t *ser =
+            flavour == 1 ? rv_avro_serializer(g, c) : rv_avro_generic_serializer(g, gen);
         rv_stage_t *des = flavour == 1 ? rv_avro_deserializer(g, c, NULL)
                                        : rv_avro_generic_deserializer(g, gen, NULL);
         rv_chain(test_source(g, &s), ser, des, rv_for_each(g, keep_cart, &k), NULL);
@@ -257,9 +255,8 @@ static void dead_letter(int flavour)
     rv_graph_t *g = rv_graph_new(&loop, NULL, NULL);
     rv_avro_codec_t *c = rv_avro_codec_new(&cart_cmd_type, NULL, NULL);
     char *json = rv_avro_schema_json(&cart_cmd_type, NULL);
-    rv_avro_generic_def_t def = {.schema_json = json,
-                                 .read = cart_generic_read,
-                                 .free_obj = cart_generic_free};
+    rv_avro_generic_def_t def = {
+        .schema_json = json, .read = cart_generic_read, .free_obj = cart_generic_free};
     rv_avro_generic_t *gen = rv_avro_generic_new(&def, NULL, NULL);
     void *items[16];
     int bad[] = {0, 2};
@@ -267,11 +264,11 @@ static void dead_letter(int flavour)
     s.n = make_inputs(c, items, bad, 2);
     sink_t good = {0}, rejects = {0};
     rv_avro_deser_opts_t o = {.dead_letter = true};
-    rv_stage_t *des = flavour == 1 ? rv_avro_deserializer(g, c, &o)
-                                   : rv_avro_generic_deserializer(g, gen, &o);
+    rv_stage_t *des =
+        flavour == 1 ? rv_avro_deserializer(g, c, &o) : rv_avro_generic_deserializer(g, gen, &o);
     CHECK_EQ(rv_stage_outputs(des), 2);
     rv_link(test_source(g, &s), des);
-    rv_link(des, rv_for_each(g, keep_cart, &good));         /* port 0 */
+    rv_link(des, rv_for_each(g, keep_cart, &good));          /* port 0 */
     rv_link(des, rv_for_each_env(g, keep_reason, &rejects)); /* port 1 */
     run_t r = {0};
     run_graph(&loop, g, &r);
@@ -328,5 +325,6 @@ static void test_encode_error_goes_to_decider(void)
 }
 
 RV_TEST_MAIN(RV_TEST(test_serializer_then_deserializer), RV_TEST(test_bad_record_fails_the_stream),
-             RV_TEST(test_bad_record_resumed_is_not_acked), RV_TEST(test_dead_letter_port_declarative),
-             RV_TEST(test_dead_letter_port_generic), RV_TEST(test_encode_error_goes_to_decider))
+             RV_TEST(test_bad_record_resumed_is_not_acked),
+             RV_TEST(test_dead_letter_port_declarative), RV_TEST(test_dead_letter_port_generic),
+             RV_TEST(test_encode_error_goes_to_decider))

@@ -22,7 +22,8 @@ static const rv_avro_field_t inner_fields[] = {
     RV_AVRO_FIELD(inner_t, a, &rv_avro_int),
     RV_AVRO_FIELD(inner_t, s, &rv_avro_string),
 };
-const rv_avro_type_t inner_type = RV_AVRO_RECORD_TYPE(inner_t, "Inner", "rivulet.test", inner_fields);
+const rv_avro_type_t inner_type =
+    RV_AVRO_RECORD_TYPE(inner_t, "Inner", "rivulet.test", inner_fields);
 
 static const rv_avro_type_t ints_type = RV_AVRO_ARRAY_TYPE(&rv_avro_int);
 static const rv_avro_type_t strs_type = RV_AVRO_ARRAY_TYPE(&rv_avro_string);

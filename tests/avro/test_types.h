@@ -37,19 +37,19 @@ typedef struct all_types {
     uint8_t fx[4];
     char id[RV_AVRO_UUID_LEN];
     int64_t ts;
-    rv_avro_array_t ints;    /* int32_t */
-    rv_avro_array_t strs;    /* char * */
-    rv_avro_map_t longs;     /* int64_t */
+    rv_avro_array_t ints; /* int32_t */
+    rv_avro_array_t strs; /* char * */
+    rv_avro_map_t longs;  /* int64_t */
     inner_t inner;
-    rv_avro_array_t inners;  /* inner_t */
-    rv_avro_array_t matrix;  /* rv_avro_array_t of int32_t */
-    rv_avro_map_t colors;    /* int (enum, the same named type again) */
+    rv_avro_array_t inners; /* inner_t */
+    rv_avro_array_t matrix; /* rv_avro_array_t of int32_t */
+    rv_avro_map_t colors;   /* int (enum, the same named type again) */
     bool has_oi;
     int32_t oi;
-    char *os;               /* optional, NULL is null */
+    char *os; /* optional, NULL is null */
     bool has_oinner;
     inner_t oinner;
-    rv_avro_bytes_t oby;    /* optional, data NULL is null */
+    rv_avro_bytes_t oby; /* optional, data NULL is null */
     bool has_od;
     double od;
 } all_types_t;
