@@ -16,8 +16,7 @@ typedef struct run_state {
     rv_error_t *status;
     uv_signal_t sigint, sigterm;
     uv_timer_t progress;
-    uv_check_t crash;
-    uint64_t last_emitted, last_change_ms, start_ms, last_line_ms, last_line_count;
+    uint64_t last_emitted, last_change_ms, start_ms, last_line_ms, last_line_count, first_ms;
     int64_t interval_ms;
 } run_state_t;
 
@@ -71,6 +70,8 @@ static void print_progress(run_state_t *r, bool final)
     uint64_t now = uv_now(r->loop);
     double secs = (double)(now - r->last_line_ms) / 1000.0;
     double rate = secs > 0 ? (double)(ks.acked - r->last_line_count) / secs : 0;
+    if (final && r->first_ms && r->last_change_ms > r->first_ms) /* the final line: over the busy span */
+        rate = (double)ks.acked / ((double)(r->last_change_ms - r->first_ms) / 1000.0);
     r->last_line_ms = now;
     r->last_line_count = ks.acked;
     int64_t lag = consumer_lag(rv_kafka_source_handle(cart_pipeline_source(r->p)));
@@ -94,7 +95,11 @@ static void on_progress(uv_timer_t *t)
     rv_kafka_source_stats_t ks;
     rv_kafka_source_get_stats(cart_pipeline_source(r->p), &ks);
     uint64_t now = uv_now(r->loop);
-    if (ks.emitted != r->last_emitted || ks.in_flight > 0) {
+    /* Idle means: assigned partitions, and nothing new for a while (joining a
+     * group, or waiting out a dead member's session, is not idle). */
+    if (ks.emitted > 0 && !r->first_ms)
+        r->first_ms = now;
+    if (ks.emitted != r->last_emitted || ks.in_flight > 0 || ks.assigned == ks.revoked) {
         r->last_emitted = ks.emitted;
         r->last_change_ms = now;
     }
@@ -108,10 +113,10 @@ static void on_progress(uv_timer_t *t)
 
 /* --crash-after: the process dies the hard way, mid-stream, as a test of what
  * an uncommitted tail does. */
-static void on_check(uv_check_t *h)
+static void on_outcome(cart_pipeline_t *p, void *opaque)
 {
-    run_state_t *r = h->data;
-    const cart_stats_t *cs = cart_pipeline_stats(r->p);
+    run_state_t *r = opaque;
+    const cart_stats_t *cs = cart_pipeline_stats(p);
     if ((int64_t)(cs->applied + cs->rejected + cs->skipped) >= r->a->crash_after) {
         fprintf(stderr, "rivulet-cart: --crash-after %" PRId64 " reached: SIGKILL\n", r->a->crash_after);
         fflush(stderr);
@@ -157,17 +162,14 @@ int app_run(app_t *a)
     uv_timer_init(&loop, &r.progress);
     r.progress.data = &r;
     uv_timer_start(&r.progress, on_progress, 100, 100);
-    uv_check_init(&loop, &r.crash);
-    r.crash.data = &r;
     if (a->crash_after > 0)
-        uv_check_start(&r.crash, on_check);
+        cart_pipeline_set_observer(p, on_outcome, &r);
     app_wait(&loop, &r.done);
     if (!a->quiet)
         print_progress(&r, true);
     uv_close((uv_handle_t *)&r.sigint, closed);
     uv_close((uv_handle_t *)&r.sigterm, closed);
     uv_close((uv_handle_t *)&r.progress, closed);
-    uv_close((uv_handle_t *)&r.crash, closed);
     cart_pipeline_destroy(p);
     uv_run(&loop, UV_RUN_DEFAULT);
     app_close_store(store, &loop);

@@ -55,6 +55,8 @@ struct cart_pipeline {
     int lanes;
     rv_stage_t *source, *dlq;
     cart_stats_t stats;
+    void (*observer)(cart_pipeline_t *, void *);
+    void *observer_opaque;
 };
 
 rv_err_t cart_topology_parse(const char *s, cart_topology_t *out)
@@ -155,6 +157,8 @@ static void call_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
             p->stats.skipped++;
         if (p->topology == CART_ATOMIC && outcome == CART_APPLIED)
             p->stats.logged++;
+        if (p->observer)
+            p->observer(p, p->observer_opaque);
     }
     rv_async_done(op, rv_env_payload(rv_async_env(op)), err);
 }
@@ -323,6 +327,12 @@ void cart_pipeline_destroy(cart_pipeline_t *p)
     rv_graph_destroy(p->g);
     rv_avro_codec_destroy(p->codec);
     free(p);
+}
+
+void cart_pipeline_set_observer(cart_pipeline_t *p, void (*fn)(cart_pipeline_t *, void *), void *opaque)
+{
+    p->observer = fn;
+    p->observer_opaque = opaque;
 }
 
 rv_graph_t *cart_pipeline_graph(cart_pipeline_t *p)

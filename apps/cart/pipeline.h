@@ -50,6 +50,10 @@ const cart_stats_t *cart_pipeline_stats(cart_pipeline_t *p);
 cart_topology_t cart_pipeline_topology(const cart_pipeline_t *p);
 cart_mode_t cart_pipeline_mode(const cart_pipeline_t *p);
 
+/* Calls fn after every service outcome (for progress and for --crash-after,
+ * which must stop at an exact count). */
+void cart_pipeline_set_observer(cart_pipeline_t *p, void (*fn)(cart_pipeline_t *p, void *opaque), void *opaque);
+
 rv_err_t cart_topology_parse(const char *s, cart_topology_t *out);
 const char *cart_topology_name(cart_topology_t t);
 

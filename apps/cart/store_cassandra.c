@@ -266,7 +266,7 @@ static void op_finish(op_t *op, rv_error_t *err)
 static void event_time(op_t *op, rv_uuid_t *t)
 {
     if (op->mode == CART_MODE_IDEMPOTENT && op->kind != OP_CORRECT)
-        rv_timeuuid_for((uint64_t)(op->job.ts_ms > 0 ? op->job.ts_ms : 0), &op->job.event_id, t);
+        rv_timeuuid_for((uint64_t)(op->job.ts_ms > 0 ? op->job.ts_ms : 0), (uint32_t)op->job.offset, &op->job.event_id, t);
     else
         rv_timeuuid_next(&op->s->tgen, uv_now(op->s->loop), t);
 }

@@ -185,7 +185,7 @@ static rv_error_t *insert_event(sqlite_store_t *s, const cart_event_t *ev, const
 static void event_time(sqlite_store_t *s, const cart_job_t *job, cart_mode_t mode, rv_uuid_t *t)
 {
     if (mode == CART_MODE_IDEMPOTENT)
-        rv_timeuuid_for((uint64_t)(job->ts_ms > 0 ? job->ts_ms : 0), &job->event_id, t);
+        rv_timeuuid_for((uint64_t)(job->ts_ms > 0 ? job->ts_ms : 0), (uint32_t)job->offset, &job->event_id, t);
     else
         rv_timeuuid_next(&s->tgen, uv_now(s->loop), t);
 }

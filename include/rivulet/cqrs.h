@@ -62,9 +62,11 @@ typedef struct rv_timeuuid_gen {
 void rv_timeuuid_gen_init(rv_timeuuid_gen_t *g, uint64_t seed);
 /* The next timeuuid at or after unix_ms, always greater than the previous one. */
 void rv_timeuuid_next(rv_timeuuid_gen_t *g, uint64_t unix_ms, rv_uuid_t *out);
-/* A timeuuid that is a pure function of (unix_ms, id): the same record logged
- * twice gets the same row, which is how idempotent logging avoids duplicates. */
-void rv_timeuuid_for(uint64_t unix_ms, const rv_uuid_t *id, rv_uuid_t *out);
+/* A timeuuid that is a pure function of (unix_ms, ticks, id): the same record
+ * logged twice gets the same row, which is how idempotent logging avoids
+ * duplicates. ticks (taken modulo 10000) orders rows within a millisecond:
+ * pass the record's offset, so one partition's records keep their order. */
+void rv_timeuuid_for(uint64_t unix_ms, uint32_t ticks, const rv_uuid_t *id, rv_uuid_t *out);
 
 /* -------------------------------------------------------------- event ids */
 

@@ -135,22 +135,26 @@ static inline uint64_t in_range(uint64_t w, uint8_t lo, uint8_t hi)
 }
 
 /* The canonical text form 8-4-4-4-12. A cart command carries two, so the hex
- * digits are checked eight at a time: the dashes are replaced by '0' in a
- * copy, which is then five words of would-be hex digits. */
+ * digits are checked eight at a time: five (overlapping) words straight from
+ * the input, with the dash bytes turned into '0' in the register (a copy in
+ * memory would stall on store forwarding). */
 bool rv__uuid_valid(const char *s, size_t n)
 {
-    if (n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return false;
-    char buf[40];
-    memcpy(buf, s, 36);
-    buf[8] = buf[13] = buf[18] = buf[23] = '0';
-    memcpy(buf + 36, "0000", 4);
-    const uint64_t high = 0x8080808080808080ULL, lower = 0x2020202020202020ULL;
+    if (n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
+        return false;
+    static const size_t off[5] = {0, 8, 16, 24, 28};
+    /* Little-endian byte lanes of the dashes: 8 and 13 in word 1, 18 and 23 in word 2. */
+    static const uint64_t dash[5] = {0, 0x0000FF00000000FFULL, 0xFF00000000FF0000ULL, 0, 0};
+    const uint64_t high = 0x8080808080808080ULL, lower = 0x2020202020202020ULL,
+                   zeros = 0x3030303030303030ULL;
     for (int i = 0; i < 5; i++) {
         uint64_t w;
-        memcpy(&w, buf + 8 * i, 8);
-        if (w & high) return false;
-        uint64_t ok = in_range(w, '0', '9') | in_range(w | lower, 'a', 'f');
-        if (ok != high) return false;
+        memcpy(&w, s + off[i], 8);
+        w = (w & ~dash[i]) | (zeros & dash[i]);
+        if (w & high)
+            return false;
+        if ((in_range(w, '0', '9') | in_range(w | lower, 'a', 'f')) != high)
+            return false;
     }
     return true;
 }

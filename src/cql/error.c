@@ -155,7 +155,10 @@ rv_error_t *rv__cql_error_to_error(const rv__cql_srv_error_t *e, const char *hos
         break;
     default: break;
     }
-    return rv_error_new(RV_ERR_FROM_CQL(e->code), rv__cql_error_is_retriable(e->code),
+    /* Codes are 16-bit in practice; anything else cannot be mapped into
+     * rivulet's CQL range without overflowing it. */
+    rv_err_t code = e->code >= 0 && e->code <= 0xffff ? RV_ERR_FROM_CQL(e->code) : RV_ERR_PROTOCOL;
+    return rv_error_new(code, rv__cql_error_is_retriable(e->code),
                         "%s (0x%04x) from %s: %.*s%s", rv_cql_error_name(e->code),
                         (unsigned)e->code, host ? host : "server",
                         (int)(e->msg_len > 4096 ? 4096 : e->msg_len), e->msg ? e->msg : "", details);

@@ -92,6 +92,12 @@ static void read_rows_metadata(rv__cql_rd_t *r, rv_cql_result_t *res, bool *oom)
         rv__cql_rd_fail(r, "column count (negative)");
         return;
     }
+    /* Without column specs nothing bounds the count by the input's size; no
+     * real table comes near this. */
+    if ((flags & RV__CQL_META_NO_METADATA) && ncols > 65535) {
+        rv__cql_rd_fail(r, "column count (over 65535 without metadata)");
+        return;
+    }
     res->meta_flags = flags;
     res->ncols = (size_t)ncols;
     if (flags & RV__CQL_META_HAS_MORE) {
@@ -118,6 +124,11 @@ static void read_rows(rv__cql_rd_t *r, rv_cql_result_t *res, bool *oom)
         return;
     }
     uint64_t ncells = (uint64_t)nrows * res->ncols;
+    /* Rows without columns take no bytes, so nothing would bound their count. */
+    if (nrows > 0 && res->ncols == 0) {
+        rv__cql_rd_fail(r, "row count (rows without columns)");
+        return;
+    }
     if (ncells > rv__cql_rd_left(r) / 4) {
         rv__cql_rd_fail(r, "row count (more cells than bytes)");
         return;
@@ -276,9 +287,7 @@ size_t rv_cql_result_row_count(const rv_cql_result_t *res)
 
 size_t rv_cql_result_column_count(const rv_cql_result_t *res)
 {
-    return res && (res->kind == RV_CQL_RESULT_ROWS || res->kind == RV_CQL_RESULT_PREPARED)
-               ? res->ncols
-               : 0;
+    return res && res->kind == RV_CQL_RESULT_ROWS ? res->ncols : 0;
 }
 
 const char *rv_cql_result_column_name(const rv_cql_result_t *res, size_t col)

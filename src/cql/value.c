@@ -351,6 +351,8 @@ static uint64_t load_be(const uint8_t *p, size_t n)
 /* Sign-extends a big-endian two's complement integer of n bytes (n >= 1). */
 static rv_err_t load_signed(const uint8_t *p, size_t n, int64_t *out)
 {
+    if (n == 0)
+        return RV_ERR_DECODE;
     /* Leading bytes beyond 8 must only repeat the sign. */
     while (n > 8) {
         uint8_t sign = (p[1] & 0x80) ? 0xff : 0x00;
@@ -698,7 +700,8 @@ static bool format_value(fmt_t *o, const rv_cql_value_t *v, int depth)
         return true;
     }
     int k = v->type ? v->type->kind : RV_CQL_BLOB;
-    if (v->len == 0 && rv__cql_kind_fixed_size(k)) {
+    if (v->len == 0 && (rv__cql_kind_fixed_size(k) || k == RV_CQL_VARINT || k == RV_CQL_DECIMAL ||
+                        k == RV_CQL_INET || k == RV_CQL_DURATION)) {
         emit(o, "empty");
         return true;
     }

@@ -145,9 +145,9 @@ void rv_timeuuid_next(rv_timeuuid_gen_t *g, uint64_t unix_ms, rv_uuid_t *out)
     v1_from_ticks(ticks, g->clock_seq, g->node, out);
 }
 
-void rv_timeuuid_for(uint64_t unix_ms, const rv_uuid_t *id, rv_uuid_t *out)
+void rv_timeuuid_for(uint64_t unix_ms, uint32_t ticks, const rv_uuid_t *id, rv_uuid_t *out)
 {
-    uint32_t sub = ((uint32_t)id->b[0] << 8 | id->b[1]) % 10000u;
+    uint32_t sub = ticks % 10000u;
     uint16_t seq = (uint16_t)((id->b[2] << 8 | id->b[3]) & 0x3fff);
     uint64_t node = 0;
     for (int i = 10; i < 16; i++)

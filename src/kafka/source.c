@@ -79,7 +79,6 @@ struct ksrc {
     uint64_t done_since;   /* records the watermarks passed since the last commit */
     int commits_in_flight; /* async commits not yet answered */
     bool commit_wanted;    /* a batch commit waits for the one in flight */
-    rv_error_t *final_commit_err;
     committed_t *committed;
     size_t ncommitted, capcommitted;
     /* records taken while there was no room (paused), emitted first */
@@ -301,10 +300,6 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         s->stats.commit_errors++;
         snprintf(s->last_error, sizeof(s->last_error), "offset commit failed: %s",
                  rd_kafka_err2str(first));
-        if (s->state >= S_CLOSING && !s->final_commit_err)
-            s->final_commit_err =
-                rv__kafka_error(first, "%s: the final offset commit failed: %s", s->name,
-                                rd_kafka_err2str(first));
     } else {
         s->stats.commits_ok++;
     }
@@ -823,15 +818,11 @@ static void close_done(ksrc_t *s)
         rv_timer_stop(s->closing_timer);
     if (s->close_timer)
         rv_timer_stop(s->close_timer);
-    if (s->st && !rv_stage_finished(s->st)) {
-        if (s->final_commit_err) {
-            rv_error_t *e = s->final_commit_err;
-            s->final_commit_err = NULL;
-            rv_stage_fail(s->st, e);
-        } else {
-            rv_stage_finish(s->st);
-        }
-    }
+    /* A final commit that failed (typically because the group is
+     * rebalancing as members leave) does not fail the stream: its records
+     * are redelivered, which at-least-once allows; commit_errors counts it. */
+    if (s->st && !rv_stage_finished(s->st))
+        rv_stage_finish(s->st);
 }
 
 /* Serves the queue while librdkafka closes the consumer, until it is closed. */
@@ -1015,7 +1006,6 @@ static void maybe_free(ksrc_t *s)
     if (s->topics)
         rd_kafka_topic_partition_list_destroy(s->topics);
     rv__kconf_clear(&s->kc);
-    rv_error_destroy(s->final_commit_err);
     for (size_t i = 0; i < s->ncommitted; i++)
         free(s->committed[i].topic);
     free(s->committed);

@@ -16,8 +16,11 @@ static void on_input(rv_stage_t *st)
     size_t room = rv_out_room(st, 0);
     while (room > 0) {
         bool moved = false;
+        /* One pass visits each input once, starting after the last one taken
+         * (m->next moves during the pass, so the start is kept apart). */
+        int start = m->next;
         for (int k = 0; k < n_in && room > 0; k++) {
-            int i = (m->next + k) % n_in;
+            int i = (start + k) % n_in;
             rv_env_t *env = rv_in_pop(st, i);
             if (env) {
                 rv_out_push(st, 0, env);

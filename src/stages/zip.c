@@ -30,16 +30,38 @@ static void on_input(rv_stage_t *st)
         void *out = NULL;
         rv_free_fn out_free = free;
         if (z->fn) {
-            rv_error_t *err = NULL;
-            rv_err_t rc = z->fn(z->opaque, ins, n, &out, &err);
-            if (rc != RV_OK) {
-                /* Supervise through a joined envelope so every part shares the outcome. */
-                rv_env_t *joint = rv_env_new_joined(g, NULL, NULL, parts, (size_t)n);
-                if (!joint || rv__supervise(st, joint, rc, &err, 1) == RV_RETRY) {
+            rv_err_t rc = RV_OK;
+            rv_directive_t d = RV_RETRY;
+            rv_env_t *joint = NULL;
+            /* The decider may ask to call again with the same inputs. */
+            for (int attempt = 1; d == RV_RETRY; attempt++) {
+                rv_error_t *err = NULL;
+                out = NULL;
+                rc = z->fn(z->opaque, ins, n, &out, &err);
+                if (rc == RV_OK)
+                    break;
+                /* Supervise through a joined envelope so every part shares
+                 * the outcome (resume and stop release it as failed). */
+                if (!joint)
+                    joint = rv_env_new_joined(g, NULL, NULL, parts, (size_t)n);
+                if (!joint) {
                     rv_error_destroy(err);
-                    if (joint)
-                        rv_env_release_failed(joint, rc);
+                    rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+                    return;
                 }
+                d = rv__supervise(st, joint, rc, &err, attempt);
+            }
+            if (rc != RV_OK)
+                continue; /* dropped (resume) or the stage failed (stop) */
+            if (joint) {
+                /* A retry succeeded: the parts go on inside the result. */
+                rv_env_t *env = rv_env_derive(joint, out, z->out_free);
+                rv_env_release(joint);
+                if (!env) {
+                    rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+                    return;
+                }
+                rv_out_push(st, 0, env);
                 continue;
             }
             out_free = z->out_free;

@@ -72,11 +72,14 @@ static void test_generator_increases(void)
     }
     /* Deterministic timeuuids: a function of (time, id) only. */
     rv_uuid_t id = parse("525b8df7-7778-5702-b806-73925a3c6def"), a, b;
-    rv_timeuuid_for(5000, &id, &a);
-    rv_timeuuid_for(5000, &id, &b);
+    rv_timeuuid_for(5000, 7, &id, &a);
+    rv_timeuuid_for(5000, 7, &id, &b);
     CHECK(rv_uuid_equal(&a, &b));
     CHECK_EQ(rv_timeuuid_unix_ms(&a), 5000);
     CHECK_EQ(a.b[6] >> 4, 1); /* version 1 */
+    rv_uuid_t c;
+    rv_timeuuid_for(5000, 8, &id, &c); /* the next offset sorts after */
+    CHECK(rv_uuid_compare(&a, &c) < 0 || rv_timeuuid_unix_ms(&c) == 5000);
 }
 
 RV_TEST_MAIN(RV_TEST(test_v5_matches_python), RV_TEST(test_parse_and_format),
