@@ -4,6 +4,7 @@
  * A unit test compares the committed file with this output. */
 #include <stdio.h>
 
+#include "pipeline.h"
 #include "rivulet/conf.h"
 
 int main(void)
@@ -18,5 +19,8 @@ int main(void)
            "names the key. Durations take `ms`, `s`, `m`, `h` or `d` (default milliseconds).\n\n");
     for (size_t i = 0; i < n; i++)
         rv_conf_print_markdown(stdout, tables[i]);
+    printf("# The rivulet-cart program\n\n"
+           "`rivulet-cart` reads every table above (`kafka.*`, `cql.*`, `avro.*`, `graph.*`) and its own:\n\n");
+    rv_conf_print_markdown(stdout, &cart_conf_table);
     return 0;
 }

@@ -140,8 +140,7 @@ static inline uint64_t in_range(uint64_t w, uint8_t lo, uint8_t hi)
  * memory would stall on store forwarding). */
 bool rv__uuid_valid(const char *s, size_t n)
 {
-    if (n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
-        return false;
+    if (n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return false;
     static const size_t off[5] = {0, 8, 16, 24, 28};
     /* Little-endian byte lanes of the dashes: 8 and 13 in word 1, 18 and 23 in word 2. */
     static const uint64_t dash[5] = {0, 0x0000FF00000000FFULL, 0xFF00000000FF0000ULL, 0, 0};
@@ -151,10 +150,8 @@ bool rv__uuid_valid(const char *s, size_t n)
         uint64_t w;
         memcpy(&w, s + off[i], 8);
         w = (w & ~dash[i]) | (zeros & dash[i]);
-        if (w & high)
-            return false;
-        if ((in_range(w, '0', '9') | in_range(w | lower, 'a', 'f')) != high)
-            return false;
+        if (w & high) return false;
+        if ((in_range(w, '0', '9') | in_range(w | lower, 'a', 'f')) != high) return false;
     }
     return true;
 }

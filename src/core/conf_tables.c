@@ -6,6 +6,9 @@
 
 static const rv_conf_table_t *const all_tables[] = {
     &rv_graph_conf_table,
+    &rv_kafka_conf_table,
+    &rv_avro_conf_table,
+    &rv_cql_conf_table,
 };
 
 const rv_conf_table_t *const *rv_conf_tables(size_t *n)

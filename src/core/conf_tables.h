@@ -5,5 +5,8 @@
 #include "rivulet/conf.h"
 
 extern const rv_conf_table_t rv_graph_conf_table;
+extern const rv_conf_table_t rv_kafka_conf_table;
+extern const rv_conf_table_t rv_avro_conf_table;
+extern const rv_conf_table_t rv_cql_conf_table;
 
 #endif

@@ -14,7 +14,7 @@ static const rv_conf_def_t kafka_defs[] = {
      "KafkaSource: longest time a done record waits for its offset to be committed."},
     {"kafka.source.poll.batch", RV_CONF_INT, "256", 1, 100000, NULL,
      "KafkaSource: most records taken from librdkafka's queue in one call."},
-    {"kafka.source.pause.after", RV_CONF_MS, "100", 0, 3600000, NULL,
+    {"kafka.source.pause.after", RV_CONF_MS, "500", 0, 3600000, NULL,
      "KafkaSource: pause the assigned partitions when downstream stayed full this long."},
     {"kafka.source.revoke.timeout", RV_CONF_MS, "30000", 0, 3600000, NULL,
      "KafkaSource: on revoke, longest wait for in-flight records before giving the "
@@ -39,7 +39,10 @@ const rv_conf_table_t rv_kafka_conf_table = {
     .passthrough = "kafka.",
     .passthrough_doc = "handed to librdkafka with the `kafka.` prefix removed, e.g. "
                        "`kafka.bootstrap.servers`, `kafka.group.id`, `kafka.linger.ms` (see "
-                       "librdkafka's CONFIGURATION.md). An empty or `mock` bootstrap.servers "
+                       "librdkafka's CONFIGURATION.md). `kafka.consumer.X` and "
+                       "`kafka.producer.X` reach only consumers (sources) or only producers "
+                       "(sinks); common one-sided properties such as group.id or linger.ms "
+                       "reach only their side anyway. An empty or `mock` bootstrap.servers "
                        "selects the embedded mock cluster.",
     .defs = kafka_defs,
     .ndefs = RV_CONF_NDEFS(kafka_defs),
@@ -89,12 +92,55 @@ rv_error_t *rv__kafka_error(rd_kafka_resp_err_t err, const char *fmt, ...)
 typedef struct {
     rd_kafka_conf_t *rk_conf;
     const char *who;
+    int type; /* rd_kafka_type_t, or -1 for "set as given" */
 } pass_ctx_t;
+
+/* librdkafka properties of one client type that often sit in a configuration
+ * shared by sources and sinks: each is handed only to the clients it is for,
+ * so a producer does not warn about group.id (and a consumer about acks). */
+static const char *const consumer_only[] = {
+    "group.id", "group.instance.id", "auto.offset.reset", "session.timeout.ms",
+    "heartbeat.interval.ms", "max.poll.interval.ms", "partition.assignment.strategy",
+    "isolation.level", "enable.partition.eof", "fetch.wait.max.ms", "fetch.min.bytes",
+    "fetch.max.bytes", "max.partition.fetch.bytes", "queued.min.messages",
+    "queued.max.messages.kbytes", "enable.auto.commit", "enable.auto.offset.store",
+    "auto.commit.interval.ms", "check.crcs"};
+static const char *const producer_only[] = {
+    "acks", "request.required.acks", "linger.ms", "queue.buffering.max.ms",
+    "enable.idempotence", "compression.type", "compression.codec", "compression.level",
+    "batch.num.messages", "batch.size", "message.timeout.ms", "delivery.timeout.ms",
+    "queue.buffering.max.messages", "queue.buffering.max.kbytes", "transactional.id",
+    "retries", "message.send.max.retries", "partitioner", "enable.gapless.guarantee"};
+
+static bool in_list(const char *const *list, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], key) == 0)
+            return true;
+    return false;
+}
 
 static rv_err_t pass_one(const char *key, const char *value, void *opaque, rv_error_t **errp)
 {
     pass_ctx_t *ctx = opaque;
     char errstr[512];
+    if (ctx->type >= 0) {
+        /* "kafka.consumer.X" and "kafka.producer.X" reach one client type only. */
+        if (strncmp(key, "consumer.", 9) == 0) {
+            if (ctx->type != RD_KAFKA_CONSUMER)
+                return RV_OK;
+            key += 9;
+        } else if (strncmp(key, "producer.", 9) == 0) {
+            if (ctx->type != RD_KAFKA_PRODUCER)
+                return RV_OK;
+            key += 9;
+        } else if ((ctx->type == RD_KAFKA_PRODUCER &&
+                    in_list(consumer_only, RV_CONF_NDEFS(consumer_only), key)) ||
+                   (ctx->type == RD_KAFKA_CONSUMER &&
+                    in_list(producer_only, RV_CONF_NDEFS(producer_only), key))) {
+            return RV_OK;
+        }
+    }
     if (rd_kafka_conf_set(ctx->rk_conf, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
         return rv_error_set(errp, RV_ERR_CONFIG, false, "%s: kafka.%s=%s: %s", ctx->who, key,
                             value, errstr);
@@ -104,7 +150,7 @@ static rv_err_t pass_one(const char *key, const char *value, void *opaque, rv_er
 static rv_err_t set_prop(rd_kafka_conf_t *c, const char *who, const char *key, const char *value,
                          rv_error_t **errp)
 {
-    pass_ctx_t ctx = {c, who};
+    pass_ctx_t ctx = {c, who, -1};
     return pass_one(key, value, &ctx, errp);
 }
 
@@ -171,7 +217,7 @@ rv_err_t rv__kconf_build(rv__kconf_t *kc, const rv_conf_t *conf, rd_kafka_type_t
         rc = set_prop(c, who, "enable.auto.commit", "false", errp);
     /* The user's librdkafka properties. */
     if (rc == RV_OK && conf) {
-        pass_ctx_t ctx = {c, who};
+        pass_ctx_t ctx = {c, who, (int)type};
         rc = rv_conf_passthrough(conf, t, pass_one, &ctx, errp);
     }
     if (rc != RV_OK)

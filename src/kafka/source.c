@@ -48,6 +48,7 @@ typedef struct kpart {
     int32_t partition;
     const rd_kafka_topic_t *rkt; /* identity of the topic in messages, for the lookup */
     rv__koff_t trk;
+    int64_t next_pos; /* offset after the last record taken from librdkafka, -1 before */
     bool attached; /* in src->parts: assigned to us and not given up */
     bool revoking; /* revoked; waiting for its in-flight records */
 } kpart_t;
@@ -126,6 +127,7 @@ static kpart_t *part_new(ksrc_t *s, const char *topic, int32_t partition)
     }
     p->src = s;
     p->partition = partition;
+    p->next_pos = -1;
     rv__koff_init(&p->trk);
     s->live_parts++;
     return p;
@@ -337,10 +339,16 @@ static void pause_all(ksrc_t *s)
     }
     s->paused = true;
     s->stats.pauses++;
+    if (getenv("RV_KAFKA_DEBUG"))
+        fprintf(stderr, "%llu pause (emitted %llu)\n", (unsigned long long)(uv_hrtime() / 1000000), (unsigned long long)s->stats.emitted);
     if (s->keepalive_timer)
         rv_timer_start(s->keepalive_timer, keepalive_ms(s));
 }
 
+/* Resumes the active partitions. librdkafka 2.0.2 does not wake the broker
+ * thread on resume, so fetching would restart only at its next idle timeout
+ * (up to a second); a seek to the position we stopped at wakes it at once
+ * and fetches from exactly there. */
 static void resume_all(ksrc_t *s)
 {
     if (!s->paused)
@@ -349,10 +357,26 @@ static void resume_all(ksrc_t *s)
     if (l) {
         if (l->cnt > 0)
             rd_kafka_resume_partitions(s->rk, l);
+        rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(l->cnt + 1);
+        for (size_t i = 0; seek && i < s->nparts; i++) {
+            kpart_t *p = s->parts[i];
+            if (!p->revoking && p->next_pos >= 0)
+                rd_kafka_topic_partition_list_add(seek, p->topic, p->partition)->offset =
+                    p->next_pos;
+        }
+        if (seek && seek->cnt > 0) {
+            rd_kafka_error_t *e = rd_kafka_seek_partitions(s->rk, seek, 0);
+            if (e)
+                rd_kafka_error_destroy(e);
+        }
+        if (seek)
+            rd_kafka_topic_partition_list_destroy(seek);
         rd_kafka_topic_partition_list_destroy(l);
     }
     s->paused = false;
     s->stats.resumes++;
+    if (getenv("RV_KAFKA_DEBUG"))
+        fprintf(stderr, "%llu resume (emitted %llu)\n", (unsigned long long)(uv_hrtime() / 1000000), (unsigned long long)s->stats.emitted);
     if (s->keepalive_timer)
         rv_timer_stop(s->keepalive_timer);
 }
@@ -516,6 +540,7 @@ static bool emit(ksrc_t *s, rd_kafka_message_t *m)
     meta->origin_kind = "kafka";
     rv_env_set_origin(env, m, NULL);
     rv_env_set_ack(env, on_ack, p);
+    p->next_pos = m->offset + 1;
     s->live_msgs++;
     s->stats.emitted++;
     rv_out_push(s->st, 0, env);
@@ -539,8 +564,10 @@ static void serve_without_room(ksrc_t *s)
                 continue;
             }
             kpart_t *p = s->state == S_RUNNING ? lookup(s, m) : NULL;
-            if (p && !p->revoking && stash_push(s, m))
+            if (p && !p->revoking && stash_push(s, m)) {
+                p->next_pos = m->offset + 1;
                 continue;
+            }
             rd_kafka_message_destroy(m);
             s->stats.dropped++;
         }
@@ -580,11 +607,13 @@ static void pump(ksrc_t *s)
                 return;
             }
             for (ssize_t i = 0; i < n; i++) {
-                if (s->state == S_RUNNING && emit(s, s->batch[i])) {
-                    room--;
-                } else if (s->state != S_RUNNING) {
+                /* emit() always takes the message, emitted or not; one that
+                 * stopped the stream (an error) leaves the rest to drop. */
+                if (s->state != S_RUNNING) {
                     rd_kafka_message_destroy(s->batch[i]);
                     s->stats.dropped++;
+                } else if (emit(s, s->batch[i])) {
+                    room--;
                 }
             }
             if ((size_t)n < want)

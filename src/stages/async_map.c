@@ -170,6 +170,8 @@ static void pump(rv_stage_t *st)
         rv_stage_finish(st);
 }
 
+static void drop_waiting(rv_stage_t *st);
+
 static void retry_timer_cb(rv_timer_t *t, void *opaque)
 {
     rv_async_t *op = opaque;
@@ -252,6 +254,7 @@ void rv_async_done(rv_async_t *op, void *out, rv_error_t *err)
         op->env = NULL;
         if (d == RV_STOP) {
             release_slot(a, op);
+            drop_waiting(st); /* the stage failed: results not emitted yet go too */
             return;
         }
         op->state = SLOT_DROPPED;
@@ -282,6 +285,10 @@ static void on_finish(rv_stage_t *st, int port, const rv_error_t *err)
 {
     amap_t *a = rv_stage_state(st);
     if (err) {
+        /* Results waiting to be emitted and calls waiting for a retry will
+         * never go anywhere: fail them now, not when the graph is destroyed.
+         * Running calls are failed as they complete (rv_async_done). */
+        drop_waiting(st);
         rv_stage_fail(st, rv_error_copy(err));
         return;
     }

@@ -25,6 +25,34 @@
 #include "rivulet.h"
 #include "rv_test.h"
 
+/* ------------------------------------------------------------ leak checks */
+
+/* The harness runs each test in a forked child that ends with _exit(), which
+ * skips LeakSanitizer's exit-time check. So under AddressSanitizer the
+ * engine tests ask LeakSanitizer themselves, at the end of each test
+ * (tu_fini and TU_LEAK_CHECK); a leak fails that test. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RV_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RV_UNDER_ASAN 1
+#endif
+#endif
+#ifndef RV_UNDER_ASAN
+#define RV_UNDER_ASAN 0
+#endif
+
+#if RV_UNDER_ASAN
+#include <sanitizer/lsan_interface.h>
+#define TU_LEAK_CHECK()                                                                            \
+    do {                                                                                           \
+        if (__lsan_do_recoverable_leak_check())                                                    \
+            rv_test_fail_at(__FILE__, __LINE__, "LeakSanitizer found leaks (report above)");       \
+    } while (0)
+#else
+#define TU_LEAK_CHECK() ((void)0)
+#endif
+
 typedef struct {
     bool done;
     int done_calls;
@@ -198,6 +226,7 @@ static inline void tu_fini(tu_t *t)
     CHECK_EQ(uv_loop_close(&t->loop), 0);
     rv_clock_destroy(t->clock);
     t->clock = NULL;
+    TU_LEAK_CHECK();
 }
 
 static inline rv_stage_counters_t tu_counters(const rv_stage_t *st)

@@ -220,6 +220,7 @@ static void test_deciders(void)
             rv_chain(a, m, psink_new(t.g, &s, true), NULL);
             rv_err_t rc = tu_run_all(&t, 10000);
             TU_WAIT(&t, d->n == 0, 5000); /* calls still running after a stop */
+            CHECK_EQ(acks.total, (int)src.emitted); /* nothing held once they completed */
             if (mode == 0) {
                 CHECK_EQ(rc, RV_ERR_TIMEOUT);
                 CHECK(strstr(t.r.msg, "timed out") != NULL);
@@ -274,6 +275,8 @@ static void test_upstream_failure_with_calls_in_flight(void)
     CHECK_EQ(s.finish_code, RV_ERR_IO);
     TU_WAIT(&t, d->n == 0, 5000);
     CHECK_EQ(d->n, 0);
+    /* Once the calls completed, nothing is held any more (not only at destroy). */
+    CHECK_EQ(acks.total, 40);
     drv_free(d);
     tu_fini(&t);
     CHECK_EQ(acks.total, 40);

@@ -39,6 +39,7 @@ static void close_graph(uv_loop_t *loop, rv_graph_t *g)
     rv_graph_destroy(g);
     uv_run(loop, UV_RUN_DEFAULT);
     CHECK_EQ(uv_loop_close(loop), 0);
+    TU_LEAK_CHECK();
 }
 
 static void test_ack_once_after_last_ref(void)

@@ -115,6 +115,7 @@ static void test_restart_clock_set_after_build(void)
         rv_graph_abort(g);
     tu_destroy(g);
     CHECK_EQ(uv_loop_close(&loop), 0);
+    TU_LEAK_CHECK();
     rv_clock_destroy(t.clock);
     psink_free(&s);
 }

@@ -276,6 +276,35 @@ static void test_abort_and_stop_while_waiting(void)
     }
 }
 
+/* Backpressure: a retry stage holds at most `parallelism` elements, so a sink
+ * that takes nothing bounds the source at the two edges and the slots. */
+static void test_retry_backpressure(void)
+{
+    tu_t t;
+    tu_init(&t, true, "graph.edge.capacity=4", NULL);
+    flaky_t f = {.g = t.g, .fails = 0, .retriable = true};
+    rv_backoff_t bo = {.min_ms = 10, .max_ms = 100, .random_factor = 0, .max_retries = 3};
+    psrc_t src;
+    psink_t s;
+    rv_stage_t *r = rv_retry(t.g, 3, false, flaky_call, NULL, &bo, &f);
+    rv_chain(psrc_new(t.g, &src, 500), r, psink_new(t.g, &s, false), NULL);
+    REQUIRE(tu_start(&t) == RV_OK);
+    tu_advance(&t, 100);
+    CHECK_EQ(src.emitted, 4 + 3 + 4);
+    CHECK_EQ(tu_counters(r).in_flight, 3);
+    for (int i = 0; i < 20; i++) {
+        psink_grant(&s, 5);
+        tu_advance(&t, 1);
+        CHECK_EQ(src.emitted, (int64_t)s.n + 11);
+    }
+    psink_grant(&s, 1000);
+    tu_advance(&t, 1);
+    CHECK(t.r.done);
+    CHECK_EQ(s.n, 500);
+    tu_fini(&t);
+    psink_free(&s);
+}
+
 static void test_retry_needs_backoff(void)
 {
     tu_t t;
@@ -290,4 +319,5 @@ static void test_retry_needs_backoff(void)
 RV_TEST_MAIN(RV_TEST_T(test_retry_delays_and_limit, 10), RV_TEST_T(test_backoff_formula, 10),
              RV_TEST_T(test_retry_jitter_bounds_and_seed, 20), RV_TEST_T(test_non_retriable_not_retried, 10),
              RV_TEST_T(test_retry_then_success, 10), RV_TEST_T(test_no_retry_after_failure, 10),
-             RV_TEST_T(test_abort_and_stop_while_waiting, 10), RV_TEST_T(test_retry_needs_backoff, 10))
+             RV_TEST_T(test_abort_and_stop_while_waiting, 10), RV_TEST_T(test_retry_backpressure, 10),
+             RV_TEST_T(test_retry_needs_backoff, 10))

@@ -353,6 +353,7 @@ static void test_rule_3_9_zero_or_negative_demand_rejected(void)
     CHECK_EQ(tu_run(g, &r, 1000), RV_ERR_INVALID); /* the bad link was recorded */
     tu_destroy(g);
     CHECK_EQ(uv_loop_close(&loop), 0);
+    TU_LEAK_CHECK();
 }
 
 /* 3.9 from the pushing side: pushing beyond rv_out_room fails the stage with

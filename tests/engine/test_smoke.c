@@ -31,6 +31,7 @@ static void test_linear_and_broadcast(void)
     CHECK_EQ(s2, s1);
     tu_destroy(g);
     CHECK_EQ(uv_loop_close(&loop), 0);
+    TU_LEAK_CHECK();
 }
 
 RV_TEST_MAIN(RV_TEST(test_linear_and_broadcast))
