@@ -193,7 +193,9 @@ void rv__cql_conn_fail(rv__cql_conn_t *c, const rv_error_t *err)
     rv__cql_deadline_disarm(&s->timers, &c->heartbeat);
     uv_close((uv_handle_t *)&c->tcp, on_close);
     if (err)
-        rv__cql_log(s, c->was_ready ? 1 : 2, "%s", rv_error_msg(err));
+        rv__cql_log(s,
+                    s->state == RV__SESS_CLOSING ? 3 : c->was_ready ? 1 : 2,
+                    "%s", rv_error_msg(err));
 
     /* Collect the requests first: the session's bookkeeping must know the
      * connection is gone before any of them is retried elsewhere. */

@@ -298,6 +298,13 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else if (!first)
             first = tp->err;
     }
+    if (getenv("RV_KAFKA_DEBUG")) {
+        fprintf(stderr, "[%p] commit result %s:", (void *)s, rd_kafka_err2name(err));
+        for (int i = 0; offsets && i < offsets->cnt; i++)
+            fprintf(stderr, " %d@%lld(%s)", offsets->elems[i].partition,
+                    (long long)offsets->elems[i].offset, rd_kafka_err2name(offsets->elems[i].err));
+        fprintf(stderr, "\n");
+    }
     if (first) {
         s->stats.commit_errors++;
         snprintf(s->last_error, sizeof(s->last_error), "offset commit failed: %s",

@@ -221,7 +221,7 @@ static void reply_prepared(fake_req_t *r, int idx)
     put_string(&b, "ks");
     put_string(&b, "t");
     for (int i = 0; i < s->nbind; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "b%d", i);
         put_string(&b, name);
         put_u16(&b, s->bind_types[i]);

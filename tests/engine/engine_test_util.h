@@ -27,10 +27,10 @@
 
 /* ------------------------------------------------------------ leak checks */
 
-/* The harness runs each test in a forked child that ends with _exit(), which
- * skips LeakSanitizer's exit-time check. So under AddressSanitizer the
- * engine tests ask LeakSanitizer themselves, at the end of each test
- * (tu_fini and TU_LEAK_CHECK); a leak fails that test. */
+/* Under AddressSanitizer the engine tests also ask LeakSanitizer themselves
+ * once a test's graph and loop are gone (tu_fini, TU_LEAK_CHECK), so a leak is
+ * reported at the line of the test that made it; the harness checks again when
+ * the test's process exits. */
 #if defined(__SANITIZE_ADDRESS__)
 #define RV_UNDER_ASAN 1
 #elif defined(__has_feature)

@@ -15,7 +15,10 @@ import logging
 import os
 import sys
 import uuid
+import warnings
 from decimal import Decimal
+
+warnings.simplefilter("ignore")
 
 logging.getLogger("cassandra").setLevel(logging.ERROR)
 

@@ -143,6 +143,16 @@ static void test_broker_restart_mid_stream(void)
     printf("  output holds %lld records for %d inputs\n", (long long)(high_out[0] + high_out[1]),
            n);
     CHECK(high_out[0] + high_out[1] >= n);
+    uint8_t *seen = calloc((size_t)n, 1);
+    int got = it_read_keys(out, 2, (int)(high_out[0] + high_out[1]), n, seen);
+    int missing = 0, twice = 0;
+    for (int i = 0; i < n; i++) {
+        missing += seen[i] == 0;
+        twice += seen[i] > 1;
+    }
+    printf("  read back %d: %d keys missing, %d written more than once\n", got, missing, twice);
+    CHECK_EQ(missing, 0);
+    free(seen);
     kt_destroy(g);
     CHECK_EQ(uv_loop_close(&loop), 0);
     rv_conf_destroy(conf);

@@ -108,6 +108,48 @@ static inline bool it_high_watermarks(const char *topic, int partitions, int64_t
     return ok;
 }
 
+/* Reads topic from the start with a plain librdkafka consumer until `want`
+ * records came (or 30 s of silence); counts keys "key-<i>" (0 <= i < n) in
+ * seen[]. Returns the records read. */
+static inline int it_read_keys(const char *topic, int partitions, int want, int n, uint8_t *seen)
+{
+    char errstr[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", it_bootstrap(), errstr, sizeof(errstr));
+    rd_kafka_conf_set(c, "group.id", "it-reader", errstr, sizeof(errstr));
+    rd_kafka_conf_set(c, "enable.auto.commit", "false", errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, sizeof(errstr));
+    if (!rk)
+        return 0;
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; p++)
+        rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    int got = 0;
+    uint64_t last = uv_hrtime();
+    while (got < want && uv_hrtime() - last < 30000000000ull) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m)
+            continue;
+        if (!m->err) {
+            char k[32] = "";
+            if (m->key && m->key_len < sizeof(k))
+                memcpy(k, m->key, m->key_len);
+            int i = strncmp(k, "key-", 4) == 0 ? atoi(k + 4) : -1;
+            if (i >= 0 && i < n && seen[i] < 255)
+                seen[i]++;
+            got++;
+            last = uv_hrtime();
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return got;
+}
+
 /* A configuration pointing at the real broker. */
 static inline rv_conf_t *it_conf(const char *group)
 {
