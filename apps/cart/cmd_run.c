@@ -146,8 +146,8 @@ int app_run(app_t *a)
     r.start_ms = r.last_change_ms = r.last_line_ms = uv_now(&loop);
     if (rv_graph_run(cart_pipeline_graph(p), on_done, &r, &err) != RV_OK) {
         cart_pipeline_destroy(p);
-        uv_run(&loop, UV_RUN_DEFAULT);
         app_close_store(store, &loop);
+        uv_run(&loop, UV_RUN_DEFAULT);
         return app_fail(APP_FAILED, "start", err);
     }
     if (!a->quiet)
@@ -171,8 +171,10 @@ int app_run(app_t *a)
     uv_close((uv_handle_t *)&r.sigterm, closed);
     uv_close((uv_handle_t *)&r.progress, closed);
     cart_pipeline_destroy(p);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    /* The store's connections keep the loop alive: close it before the loop
+     * runs out the remaining close callbacks. */
     app_close_store(store, &loop);
+    uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     if (r.status)
         return app_fail(APP_FAILED, "the pipeline failed", r.status);

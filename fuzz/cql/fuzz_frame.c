@@ -44,8 +44,7 @@ static void walk_value(const rv_cql_value_t *v, int depth)
     (void)rv_cql_value_get_date(v, &days);
     (void)rv_cql_value_get_bool(v, &bo);
     (void)rv_cql_value_count(v, &n);
-    if (depth > 40)
-        return;
+    if (depth > 40) return;
     rv_cql_iter_t it;
     rv_cql_value_t el;
     if (rv_cql_iter_init(&it, v) == RV_OK)
@@ -63,8 +62,7 @@ static void walk_result(const rv_cql_result_t *res)
     for (size_t r = 0; r < rv_cql_result_row_count(res); r++)
         for (size_t c = 0; c < rv_cql_result_column_count(res); c++) {
             rv_cql_value_t v;
-            if (rv_cql_result_value(res, r, c, &v) == RV_OK)
-                walk_value(&v, 0);
+            if (rv_cql_result_value(res, r, c, &v) == RV_OK) walk_value(&v, 0);
         }
     const uint8_t *state;
     size_t n;
@@ -77,16 +75,14 @@ static void walk_result(const rv_cql_result_t *res)
 static void decode_body(const rv__cql_header_t *h, const uint8_t *src, size_t len)
 {
     uint8_t *body = malloc(len ? len : 1);
-    if (!body)
-        return;
+    if (!body) return;
     memcpy(body, src, len);
     rv__cql_header_t hh = *h;
     hh.length = (uint32_t)len;
     rv__cql_response_t resp;
     rv_error_t *err = NULL;
     if (rv__cql_response_decode(&hh, body, &resp, &err) == RV_OK) {
-        if (resp.result)
-            walk_result(resp.result);
+        if (resp.result) walk_result(resp.result);
         if (hh.opcode == RV__CQL_OP_ERROR) {
             rv_error_t *e = rv__cql_error_to_error(&resp.error, "fuzz");
             rv_error_destroy(e);

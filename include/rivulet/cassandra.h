@@ -165,8 +165,7 @@ void rv_cassandra_cmd_done(rv_cassandra_cmd_t *cmd, rv_error_t *err);
 /* Ends the attempt from a request's outcome: err set -> that error (copied);
  * an LWT result that was not applied -> RV_ERR_NOT_APPLIED (retriable); else
  * success. Ownership: takes res (destroyed here). */
-void rv_cassandra_cmd_finish(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res,
-                             const rv_error_t *err);
+void rv_cassandra_cmd_finish(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res, const rv_error_t *err);
 
 /* The element (borrowed; held by the stage until the command ends). */
 rv_env_t *rv_cassandra_cmd_env(const rv_cassandra_cmd_t *cmd);
@@ -205,9 +204,8 @@ typedef struct rv_cassandra_lwt {
  * statement is a result, not an error; a statement that is not conditional
  * (no "[applied]" column) fails the element with RV_ERR_INVALID. Errors: see
  * "Retries". Ownership: the graph owns the stage; query copied; s borrowed. */
-rv_stage_t *rv_cassandra_lwt_flow(rv_graph_t *g, rv_cql_session_t *s, int in_flight,
-                                  bool ordered, const char *query, rv_cassandra_bind_fn fn,
-                                  void *opaque);
+rv_stage_t *rv_cassandra_lwt_flow(rv_graph_t *g, rv_cql_session_t *s, int in_flight, bool ordered,
+                                  const char *query, rv_cassandra_bind_fn fn, void *opaque);
 
 /* ===================================================================== sources */
 
@@ -224,8 +222,8 @@ typedef struct rv_cassandra_row {
  * rv_cassandra_row_t *. It fetches page_size rows (> 0) per request, and asks
  * for the next page only when every row of the current one was emitted and
  * downstream has room again: at most one page waits in the stage. Each row's
- * metadata: topic = the stage's name, offset = the row's index, origin_kind
- * "cassandra". Completes after the last page; a failed fetch (after retries)
+ * metadata: topic "cassandra-query", offset = the row's index, origin_kind
+ * "cassandra" (no ack). Completes after the last page; a failed fetch (after retries)
  * fails it. rv_graph_stop completes it at once: the request in flight is
  * cancelled and rows fetched but not yet emitted are dropped.
  * Ownership: the graph owns the stage; query copied; s borrowed. */
@@ -250,13 +248,15 @@ typedef struct rv_cassandra_page {
 /* CassandraMappedPaging: a source emitting the rows of `query`, mapped by map,
  * in pages of exactly page_size (> 0) items (the last page may be smaller; a
  * query without rows emits nothing). One element per page; the next CQL page
- * is fetched only when downstream has room for another element, so at most
- * one page waits in the stage. Query, bind and errors as rv_cassandra_query.
+ * is fetched only when fewer than page_size values wait and downstream has
+ * room for another element, so less than two pages of values wait in the
+ * stage. Each page's metadata: topic
+ * "cassandra-mapped-paging", offset = the page's index, origin_kind
+ * "cassandra". Query, bind and errors as rv_cassandra_query.
  * Ownership: the graph owns the stage; query copied; s borrowed. */
 rv_stage_t *rv_cassandra_mapped_paging(rv_graph_t *g, rv_cql_session_t *s, const char *query,
                                        int32_t page_size, rv_cassandra_bind_fn bind,
-                                       rv_cassandra_row_fn map, rv_free_fn item_free,
-                                       void *opaque);
+                                       rv_cassandra_row_fn map, rv_free_fn item_free, void *opaque);
 
 /* ==================================================================== settings */
 

@@ -15,7 +15,9 @@
  * delivered on a later turn of the loop.
  *
  * Requests: rv_cql_execute(), rv_cql_execute_batch() and rv_cql_prepare() start
- * a request and return a handle. Any number may be in flight: each connection
+ * a request and return a handle. Frames are written once per loop turn, just
+ * before the loop polls, so the requests started during one turn (say, one
+ * per answer received) leave in one write. Any number may be in flight: each connection
  * multiplexes up to cql.max.requests.per.connection of them by stream id, and
  * requests beyond what the pool can carry wait in the session's queue (at most
  * cql.queue.max). The callback is called exactly once per request, unless the
@@ -208,8 +210,8 @@ rv_err_t rv_cql_value_get_inet(const rv_cql_value_t *v, uint8_t out[16], size_t 
 /* varint: big-endian two's complement bytes (pointing into the result). */
 rv_err_t rv_cql_value_get_varint(const rv_cql_value_t *v, const uint8_t **out, size_t *len);
 /* decimal: unscaled varint bytes and the scale; value = unscaled * 10^-scale. */
-rv_err_t rv_cql_value_get_decimal(const rv_cql_value_t *v, int32_t *scale,
-                                  const uint8_t **unscaled, size_t *len);
+rv_err_t rv_cql_value_get_decimal(const rv_cql_value_t *v, int32_t *scale, const uint8_t **unscaled,
+                                  size_t *len);
 rv_err_t rv_cql_value_get_duration(const rv_cql_value_t *v, int32_t *months, int32_t *days,
                                    int64_t *nanos);
 
@@ -430,6 +432,9 @@ typedef struct rv_cql_request rv_cql_request_t;
 rv_cql_stmt_t *rv_cql_stmt_new(const char *query, size_t nvalues);
 /* A statement executing a prepared statement; bind exactly
  * rv_cql_prepared_bind_count(p) values (unset ones with rv_cql_bind_unset).
+ * Execute it only on the session that prepared p. When the prepared
+ * statement binds its whole partition key, the session sends it to the
+ * key's owner (cql.token.aware).
  * Ownership: as above; p is not copied and must outlive the statement (it
  * lives as long as its session). */
 rv_cql_stmt_t *rv_cql_stmt_new_prepared(const rv_cql_prepared_t *p);
@@ -503,7 +508,11 @@ int rv_cql_prepared_bind_index(const rv_cql_prepared_t *p, const char *name);
 
 /* ------------------------------------------------------------------ sessions */
 
-/* The configuration table ("cql.*" keys): rv_cql_conf_table. */
+/* The configuration table ("cql.*" keys): rv_cql_conf_table.
+ *
+ * Keyspaces: every connection of the pool runs `USE <cql.keyspace>` when it
+ * opens. A `USE` statement executed through the session would change one
+ * connection only: set cql.keyspace instead, or qualify table names. */
 extern const rv_conf_table_t rv_cql_conf_table;
 
 typedef void (*rv_cql_session_fn)(rv_cql_session_t *s, const rv_error_t *err, void *opaque);
@@ -516,8 +525,8 @@ typedef void (*rv_cql_result_fn)(rv_cql_session_t *s, rv_cql_result_t *res, cons
                                  void *opaque);
 /* A prepare callback: p is the prepared statement (owned by the session) or NULL
  * with err set. */
-typedef void (*rv_cql_prepare_fn)(rv_cql_session_t *s, rv_cql_prepared_t *p,
-                                  const rv_error_t *err, void *opaque);
+typedef void (*rv_cql_prepare_fn)(rv_cql_session_t *s, rv_cql_prepared_t *p, const rv_error_t *err,
+                                  void *opaque);
 
 /* A new session on loop. conf may be NULL (all defaults); its "cql.*" keys are
  * checked against rv_cql_conf_table (other components' keys are ignored), read
@@ -560,16 +569,16 @@ void rv_cql_session_set_log(rv_cql_session_t *s, rv_cql_log_fn fn, void *opaque)
 
 /* Counters for monitoring and tests. */
 typedef struct rv_cql_stats {
-    uint32_t hosts;            /* known hosts */
-    uint32_t hosts_up;         /* hosts with at least one ready connection */
-    uint32_t connections;      /* ready connections */
-    uint32_t in_flight;        /* requests written and awaiting a response */
-    uint32_t queued;           /* requests waiting for a connection */
-    uint64_t requests;         /* requests started */
-    uint64_t retries;          /* re-sends by the retry policy */
-    uint64_t timeouts;         /* requests failed by their deadline */
-    uint64_t reprepares;       /* PREPAREs sent after UNPREPARED */
-    uint64_t reconnects;       /* connections opened after a loss */
+    uint32_t hosts;             /* known hosts */
+    uint32_t hosts_up;          /* hosts with at least one ready connection */
+    uint32_t connections;       /* ready connections */
+    uint32_t in_flight;         /* requests written and awaiting a response */
+    uint32_t queued;            /* requests waiting for a connection */
+    uint64_t requests;          /* requests started */
+    uint64_t retries;           /* re-sends by the retry policy */
+    uint64_t timeouts;          /* requests failed by their deadline */
+    uint64_t reprepares;        /* PREPAREs sent after UNPREPARED */
+    uint64_t reconnects;        /* connections opened after a loss */
     uint64_t connection_errors; /* connections lost or failed */
 } rv_cql_stats_t;
 void rv_cql_session_stats(const rv_cql_session_t *s, rv_cql_stats_t *out);
@@ -582,8 +591,8 @@ void rv_cql_session_stats(const rv_cql_session_t *s, rv_cql_stats_t *out);
  * bind error or a wrong value count (RV_ERR_INVALID), the frame would exceed
  * cql.max.frame.size (RV_ERR_OVERFLOW), the queue is full (RV_ERR_OVERFLOW,
  * retriable), or the session is closed (RV_ERR_CLOSED); cb is then never called. */
-rv_cql_request_t *rv_cql_execute(rv_cql_session_t *s, const rv_cql_stmt_t *st,
-                                 rv_cql_result_fn cb, void *opaque, rv_error_t **errp);
+rv_cql_request_t *rv_cql_execute(rv_cql_session_t *s, const rv_cql_stmt_t *st, rv_cql_result_fn cb,
+                                 void *opaque, rv_error_t **errp);
 
 /* Executes a batch; as rv_cql_execute. */
 rv_cql_request_t *rv_cql_execute_batch(rv_cql_session_t *s, const rv_cql_batch_t *b,

@@ -102,6 +102,10 @@ rv_env_t *rv_in_peek(const rv_stage_t *st, int port);
 /* Takes the next element, or NULL when none. Ownership: the caller now holds
  * the edge's reference. */
 rv_env_t *rv_in_pop(rv_stage_t *st, int port);
+/* Takes up to max elements at once into out[] and returns how many: the batch
+ * form of rv_in_pop, for stages that move many elements per run.
+ * Ownership: the caller now holds each taken element's reference. */
+size_t rv_in_take(rv_stage_t *st, int port, rv_env_t **out, size_t max);
 /* True when no element will ever arrive on the port again (upstream finished and
  * the edge is empty, or the stage cancelled it). */
 bool rv_in_closed(const rv_stage_t *st, int port);
@@ -124,6 +128,9 @@ bool rv_out_closed(const rv_stage_t *st, int port);
  * is a programming error (the element is released as failed, RV_ERR_OVERFLOW,
  * and the stage fails). */
 void rv_out_push(rv_stage_t *st, int port, rv_env_t *env);
+/* Pushes envs[0..n) at once (n must not exceed rv_out_room): the batch form of
+ * rv_out_push, with the same rules. Ownership: takes the n references. */
+void rv_out_give(rv_stage_t *st, int port, rv_env_t *const *envs, size_t n);
 /* Completes one output: downstream finishes after taking what is buffered. */
 void rv_out_complete(rv_stage_t *st, int port);
 

@@ -27,8 +27,7 @@ static void stmt_free(void *p)
 
 static const rv_cql_prepared_t *prepared(const bind_t *b)
 {
-    if (b->given)
-        return b->given;
+    if (b->given) return b->given;
     return rv__cass_prep_ready(&b->prep) ? b->prep.items[0].prepared : NULL;
 }
 
@@ -68,23 +67,19 @@ static void on_input(rv_stage_t *st)
 {
     bind_t *b = rv_stage_state(st);
     const rv_cql_prepared_t *p = prepared(b);
-    if (!p)
-        return;
+    if (!p) return;
     size_t n = rv_in_avail(st, 0), room = rv_out_room(st, 0);
-    if (n > room)
-        n = room;
+    if (n > room) n = room;
     while (n-- > 0 && !rv_stage_finished(st)) {
         rv_env_t *out = apply(st, b, p, rv_in_pop(st, 0));
-        if (out)
-            rv_out_push(st, 0, out);
+        if (out) rv_out_push(st, 0, out);
     }
 }
 
 static rv_err_t on_start(rv_stage_t *st, rv_error_t **errp)
 {
     bind_t *b = rv_stage_state(st);
-    if (b->given)
-        return RV_OK;
+    if (b->given) return RV_OK;
     return rv__cass_prep_start(&b->prep, st, b->s, NULL, errp);
 }
 
@@ -130,12 +125,12 @@ static rv_stage_t *make(rv_graph_t *g, rv_cql_session_t *s, const char *query,
                         const rv_cql_prepared_t *given, rv_cassandra_bind_fn fn, void *opaque)
 {
     if (!fn)
-        return rv__cass_build_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                                    "cassandra-bind: the bind function is NULL"));
+        return rv__cass_build_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "cassandra-bind: the bind function is NULL"));
     bind_t *b = calloc(1, sizeof(*b));
     if (!b)
-        return rv__cass_build_error(g, rv_error_new(RV_ERR_NOMEM, true,
-                                                    "cassandra-bind: out of memory"));
+        return rv__cass_build_error(
+            g, rv_error_new(RV_ERR_NOMEM, true, "cassandra-bind: out of memory"));
     rv__cass_common_init(&b->c);
     b->s = s;
     b->given = given;
@@ -143,8 +138,8 @@ static rv_stage_t *make(rv_graph_t *g, rv_cql_session_t *s, const char *query,
     b->opaque = opaque;
     if (query && rv__cass_prep_add(&b->prep, query) < 0) {
         free(b);
-        return rv__cass_build_error(g, rv_error_new(RV_ERR_NOMEM, true,
-                                                    "cassandra-bind: out of memory"));
+        return rv__cass_build_error(
+            g, rv_error_new(RV_ERR_NOMEM, true, "cassandra-bind: out of memory"));
     }
     return rv_stage_new(g, &ops, b, 1, 1);
 }
@@ -152,11 +147,10 @@ static rv_stage_t *make(rv_graph_t *g, rv_cql_session_t *s, const char *query,
 rv_stage_t *rv_cassandra_bind(rv_graph_t *g, rv_cql_session_t *s, const char *query,
                               rv_cassandra_bind_fn fn, void *opaque)
 {
-    if (rv__cass_bad_session(g, s, "cassandra-bind"))
-        return NULL;
+    if (rv__cass_bad_session(g, s, "cassandra-bind")) return NULL;
     if (!query)
-        return rv__cass_build_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                                    "cassandra-bind: query is NULL"));
+        return rv__cass_build_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "cassandra-bind: query is NULL"));
     return make(g, s, query, NULL, fn, opaque);
 }
 

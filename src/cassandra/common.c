@@ -17,19 +17,16 @@ void rv__cass_common_init(rv__cass_common_t *c)
 
 rv__cass_common_t *rv__cass_common(const rv_stage_t *st)
 {
-    if (!st)
-        return NULL;
+    if (!st) return NULL;
     const char *kind = rv_stage_kind(st);
-    if (!kind || strncmp(kind, "cassandra-", 10) != 0)
-        return NULL;
+    if (!kind || strncmp(kind, "cassandra-", 10) != 0) return NULL;
     return rv_stage_state(st);
 }
 
 void rv__cass_held(rv__cass_common_t *c, rv_stage_t *st, uint64_t now_held)
 {
     c->stats.in_flight = now_held;
-    if (now_held > c->stats.in_flight_max)
-        c->stats.in_flight_max = now_held;
+    if (now_held > c->stats.in_flight_max) c->stats.in_flight_max = now_held;
     rv_stage_set_in_flight(st, now_held);
 }
 
@@ -42,8 +39,8 @@ rv_stage_t *rv__cass_build_error(rv_graph_t *g, rv_error_t *err)
 bool rv__cass_bad_session(rv_graph_t *g, rv_cql_session_t *s, const char *kind)
 {
     if (!s) {
-        rv__cass_build_error(g, rv_error_new(RV_ERR_INVALID, false, "%s: the CQL session is NULL",
-                                             kind));
+        rv__cass_build_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "%s: the CQL session is NULL", kind));
         return true;
     }
     if (rv_cql_session_loop(s) != rv_graph_loop(g)) {
@@ -59,11 +56,9 @@ bool rv__cass_bad_session(rv_graph_t *g, rv_cql_session_t *s, const char *kind)
 rv_stage_t *rv_cassandra_set_backoff(rv_stage_t *st, const rv_backoff_t *backoff)
 {
     rv__cass_common_t *c = rv__cass_common(st);
-    if (!c)
-        return st;
+    if (!c) return st;
     c->has_backoff = backoff != NULL;
-    if (backoff)
-        c->backoff = *backoff;
+    if (backoff) c->backoff = *backoff;
     return st;
 }
 
@@ -81,14 +76,12 @@ void rv_cassandra_get_stats(const rv_stage_t *st, rv_cassandra_stats_t *out)
 int rv__cass_prep_add(rv__cass_prep_t *p, const char *query)
 {
     rv__cass_prep_item_t *items = realloc(p->items, (p->n + 1) * sizeof(*items));
-    if (!items)
-        return -1;
+    if (!items) return -1;
     p->items = items;
     rv__cass_prep_item_t *it = &items[p->n];
     memset(it, 0, sizeof(*it));
     it->query = strdup(query);
-    if (!it->query)
-        return -1;
+    if (!it->query) return -1;
     return (int)p->n++;
 }
 
@@ -108,8 +101,7 @@ static void on_prepared(rv_cql_session_t *s, rv_cql_prepared_t *prepared, const 
     }
     it->prepared = prepared;
     if (--p->pending == 0) {
-        if (p->ready)
-            p->ready(p->st);
+        if (p->ready) p->ready(p->st);
         rv_stage_wake(p->st);
     }
 }
@@ -137,8 +129,7 @@ rv_err_t rv__cass_prep_start(rv__cass_prep_t *p, rv_stage_t *st, rv_cql_session_
             return code;
         }
     }
-    if (p->n == 0 && ready)
-        ready(st);
+    if (p->n == 0 && ready) ready(st);
     return RV_OK;
 }
 

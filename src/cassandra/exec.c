@@ -34,8 +34,7 @@ static void set_held(rv__cass_exec_t *x)
 
 static void clear_slot(rv_cassandra_cmd_t *cmd)
 {
-    if (cmd->data_free && cmd->data)
-        cmd->data_free(cmd->data);
+    if (cmd->data_free && cmd->data) cmd->data_free(cmd->data);
     cmd->data = NULL;
     cmd->data_free = NULL;
     cmd->env = NULL;
@@ -64,18 +63,15 @@ static void drop_all(rv__cass_exec_t *x, rv_err_t code)
 {
     for (int i = 0; i < x->n; i++) {
         rv_cassandra_cmd_t *cmd = &x->slots[i];
-        if (cmd->state == RV__SLOT_FREE)
-            continue;
+        if (cmd->state == RV__SLOT_FREE) continue;
         if (cmd->req) {
             rv_cql_request_cancel(cmd->req);
             cmd->req = NULL;
             x->c.stats.cancelled++;
         }
         rv_timer_stop(cmd->timer);
-        if (cmd->out)
-            rv_env_release_failed(cmd->out, code);
-        if (cmd->env)
-            rv_env_release_failed(cmd->env, code);
+        if (cmd->out) rv_env_release_failed(cmd->out, code);
+        if (cmd->env) rv_env_release_failed(cmd->env, code);
         clear_slot(cmd);
     }
     x->in_flight = 0;
@@ -112,8 +108,7 @@ static void retry_timer_cb(rv_timer_t *t, void *opaque)
 {
     rv_cassandra_cmd_t *cmd = opaque;
     rv__cass_exec_t *x = cmd->x;
-    if (cmd->state != RV__SLOT_WAITING || rv_stage_finished(x->st))
-        return;
+    if (cmd->state != RV__SLOT_WAITING || rv_stage_finished(x->st)) return;
     cmd->attempt++;
     run_attempt(cmd);
     pump(x);
@@ -125,8 +120,7 @@ void rv__cass_exec_complete(rv_cassandra_cmd_t *cmd, rv_env_t *out, rv_error_t *
     rv_stage_t *st = x->st;
     if (cmd->state != RV__SLOT_RUNNING || rv_stage_finished(st)) {
         /* A second completion of one attempt, or a stage already ended. */
-        if (out)
-            rv_env_release_failed(out, RV_ERR_CANCELLED);
+        if (out) rv_env_release_failed(out, RV_ERR_CANCELLED);
         rv_error_destroy(err);
         return;
     }
@@ -156,15 +150,15 @@ void rv__cass_exec_complete(rv_cassandra_cmd_t *cmd, rv_env_t *out, rv_error_t *
         pump(x);
         return;
     }
-    if (out)
-        rv_env_release_failed(out, rv_error_code(err));
+    if (out) rv_env_release_failed(out, rv_error_code(err));
     cmd->failures++;
     rv_err_t code = rv_error_code(err);
-    bool retriable = rv_error_retriable(err) || (x->retry_not_applied && code == RV_ERR_NOT_APPLIED);
+    bool retriable =
+        rv_error_retriable(err) || (x->retry_not_applied && code == RV_ERR_NOT_APPLIED);
     if (retriable && x->c.has_backoff &&
         (x->c.backoff.max_retries < 0 || cmd->attempt < x->c.backoff.max_retries)) {
-        uint64_t delay = rv_backoff_delay(&x->c.backoff, cmd->attempt,
-                                          rv_graph_random(rv_stage_graph(st)));
+        uint64_t delay =
+            rv_backoff_delay(&x->c.backoff, cmd->attempt, rv_graph_random(rv_stage_graph(st)));
         rv_error_destroy(err);
         cmd->state = RV__SLOT_WAITING;
         x->c.stats.retries++;
@@ -206,19 +200,15 @@ static bool emit_ready(rv__cass_exec_t *x)
     for (;;) {
         rv_cassandra_cmd_t *cmd;
         if (x->ordered) {
-            if (x->count == 0)
-                break;
+            if (x->count == 0) break;
             cmd = &x->slots[x->head];
-            if (cmd->state != RV__SLOT_DONE)
-                break;
+            if (cmd->state != RV__SLOT_DONE) break;
         } else {
-            if (x->done_n == 0)
-                break;
+            if (x->done_n == 0) break;
             cmd = &x->slots[x->done_q[x->done_head]];
         }
         if (cmd->out) {
-            if (rv_out_room(st, 0) == 0 && !rv_out_closed(st, 0))
-                break;
+            if (rv_out_room(st, 0) == 0 && !rv_out_closed(st, 0)) break;
             rv_env_t *out = cmd->out;
             cmd->out = NULL;
             rv_out_push(st, 0, out);
@@ -247,8 +237,7 @@ static bool start_calls(rv__cass_exec_t *x)
     while (x->in_flight < x->n && !x->cancelled && !rv_stage_finished(st) &&
            rv__cass_prep_ready(&x->prep)) {
         rv_env_t *env = rv_in_pop(st, 0);
-        if (!env)
-            break;
+        if (!env) break;
         int idx;
         if (x->flow && x->ordered) {
             idx = (x->head + x->count) % x->n;
@@ -271,8 +260,7 @@ static bool start_calls(rv__cass_exec_t *x)
 static void pump(rv__cass_exec_t *x)
 {
     rv_stage_t *st = x->st;
-    if (x->pumping || rv_stage_finished(st))
-        return;
+    if (x->pumping || rv_stage_finished(st)) return;
     x->pumping = true;
     bool progress;
     do {
@@ -350,18 +338,15 @@ EXEC_OPS(ops_lwt_flow, "cassandra-lwt-flow");
 
 static const rv_stage_ops_t *ops_for(const char *kind)
 {
-    if (strcmp(kind, "cassandra-sink") == 0)
-        return &ops_sink;
-    if (strcmp(kind, "cassandra-retry-sink") == 0)
-        return &ops_retry_sink;
+    if (strcmp(kind, "cassandra-sink") == 0) return &ops_sink;
+    if (strcmp(kind, "cassandra-retry-sink") == 0) return &ops_retry_sink;
     return &ops_lwt_flow;
 }
 
 rv__cass_exec_t *rv__cass_exec_new(rv_graph_t *g, rv_cql_session_t *s, const char *kind, int n,
                                    bool flow, bool ordered, rv__cass_run_fn run)
 {
-    if (rv__cass_bad_session(g, s, kind))
-        return NULL;
+    if (rv__cass_bad_session(g, s, kind)) return NULL;
     if (n < 1 || n > 65536) {
         rv__cass_build_error(g, rv_error_new(RV_ERR_INVALID, false,
                                              "%s: in_flight must be 1..65536, not %d", kind, n));
@@ -392,8 +377,7 @@ rv__cass_exec_t *rv__cass_exec_new(rv_graph_t *g, rv_cql_session_t *s, const cha
     for (int i = n - 1; i >= 0; i--)
         x->free_q[x->free_n++] = i;
     rv_stage_t *st = rv_stage_new(g, ops_for(kind), x, 1, flow ? 1 : 0);
-    if (!st)
-        return NULL; /* the stop hook freed x */
+    if (!st) return NULL; /* the stop hook freed x */
     x->st = st;
     for (int i = 0; i < n; i++) {
         rv_cassandra_cmd_t *cmd = &x->slots[i];
@@ -442,8 +426,7 @@ static rv_err_t started(rv_cassandra_cmd_t *cmd, rv_cql_request_t *req, rv_error
 {
     if (!req) {
         rv_err_t code = rv_error_code(e);
-        if (code == RV_OK)
-            code = RV_ERR_STATE;
+        if (code == RV_OK) code = RV_ERR_STATE;
         rv_error_give(errp, e);
         return code;
     }
@@ -458,8 +441,7 @@ rv_err_t rv_cassandra_cmd_execute(rv_cassandra_cmd_t *cmd, const rv_cql_stmt_t *
                                   rv_cassandra_cmd_result_fn cb, void *opaque, rv_error_t **errp)
 {
     rv_err_t rc = check_can_execute(cmd, errp);
-    if (rc != RV_OK)
-        return rc;
+    if (rc != RV_OK) return rc;
     rv_error_t *e = NULL;
     rv_cql_request_t *req = rv_cql_execute(cmd->x->s, st, on_result, cmd, &e);
     return started(cmd, req, e, cb, opaque, errp);
@@ -470,8 +452,7 @@ rv_err_t rv_cassandra_cmd_execute_batch(rv_cassandra_cmd_t *cmd, const rv_cql_ba
                                         rv_error_t **errp)
 {
     rv_err_t rc = check_can_execute(cmd, errp);
-    if (rc != RV_OK)
-        return rc;
+    if (rc != RV_OK) return rc;
     rv_error_t *e = NULL;
     rv_cql_request_t *req = rv_cql_execute_batch(cmd->x->s, b, on_result, cmd, &e);
     return started(cmd, req, e, cb, opaque, errp);
@@ -496,8 +477,7 @@ void rv_cassandra_cmd_finish(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res, cons
     int applied = rv_cql_result_applied(res);
     rv_cql_result_destroy(res);
     if (applied == 0) {
-        if (cmd)
-            cmd->x->c.stats.not_applied++;
+        if (cmd) cmd->x->c.stats.not_applied++;
         rv_cassandra_cmd_done(cmd, rv_error_new(RV_ERR_NOT_APPLIED, true,
                                                 "%s: the conditional write was not applied",
                                                 cmd ? rv_stage_name(cmd->x->st) : "cassandra"));
@@ -523,20 +503,17 @@ rv_cql_session_t *rv_cassandra_cmd_session(const rv_cassandra_cmd_t *cmd)
 
 const rv_cql_prepared_t *rv_cassandra_cmd_prepared(const rv_cassandra_cmd_t *cmd, int i)
 {
-    if (!cmd || i < 0 || (size_t)i >= cmd->x->prep.n)
-        return NULL;
+    if (!cmd || i < 0 || (size_t)i >= cmd->x->prep.n) return NULL;
     return cmd->x->prep.items[i].prepared;
 }
 
 void rv_cassandra_cmd_set_data(rv_cassandra_cmd_t *cmd, void *data, rv_free_fn free_data)
 {
     if (!cmd) {
-        if (free_data && data)
-            free_data(data);
+        if (free_data && data) free_data(data);
         return;
     }
-    if (cmd->data != data && cmd->data_free && cmd->data)
-        cmd->data_free(cmd->data);
+    if (cmd->data != data && cmd->data_free && cmd->data) cmd->data_free(cmd->data);
     cmd->data = data;
     cmd->data_free = free_data;
 }

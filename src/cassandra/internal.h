@@ -93,10 +93,10 @@ struct rv_cassandra_cmd {
     rv__cass_exec_t *x;
     int index;
     rv__slot_state_t state;
-    rv_env_t *env;      /* the element; the slot holds one reference */
-    rv_env_t *out;      /* flows: the envelope to emit once DONE */
-    int attempt;        /* 0 on the first call, n on the n-th retry */
-    int failures;       /* failed attempts, for the decider */
+    rv_env_t *env; /* the element; the slot holds one reference */
+    rv_env_t *out; /* flows: the envelope to emit once DONE */
+    int attempt;   /* 0 on the first call, n on the n-th retry */
+    int failures;  /* failed attempts, for the decider */
     rv_cql_request_t *req;
     rv_cassandra_cmd_result_fn cb;
     void *cb_opaque;
@@ -113,8 +113,8 @@ struct rv__cass_exec {
     rv_cassandra_cmd_t *slots;
     int *free_q, free_n;
     bool flow, ordered;
-    int head, count;  /* ordered flows: ring of occupied slots in input order */
-    int *done_q;      /* unordered flows: completed slots in completion order */
+    int head, count; /* ordered flows: ring of occupied slots in input order */
+    int *done_q;     /* unordered flows: completed slots in completion order */
     int done_head, done_n;
     int in_flight;
     bool retry_not_applied;

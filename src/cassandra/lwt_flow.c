@@ -15,8 +15,7 @@
 static void lwt_free(void *p)
 {
     rv_cassandra_lwt_t *l = p;
-    if (!l)
-        return;
+    if (!l) return;
     rv_cql_result_destroy(l->result);
     free(l);
 }
@@ -42,12 +41,12 @@ static void on_result(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res, const rv_er
                                             name));
         return;
     }
-    if (applied == 0)
-        x->c.stats.not_applied++;
+    if (applied == 0) x->c.stats.not_applied++;
     rv_cassandra_lwt_t *l = calloc(1, sizeof(*l));
     if (!l) {
         rv_cql_result_destroy(res);
-        rv__cass_exec_complete(cmd, NULL, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", name));
+        rv__cass_exec_complete(cmd, NULL,
+                               rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", name));
         return;
     }
     l->applied = applied == 1;
@@ -55,7 +54,8 @@ static void on_result(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res, const rv_er
     l->input = rv_env_payload(cmd->env);
     rv_env_t *out = rv_env_derive(cmd->env, l, lwt_free);
     if (!out) {
-        rv__cass_exec_complete(cmd, NULL, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", name));
+        rv__cass_exec_complete(cmd, NULL,
+                               rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", name));
         return;
     }
     rv__cass_exec_complete(cmd, out, NULL);
@@ -74,8 +74,7 @@ static void run(rv_cassandra_cmd_t *cmd)
         }
         rv_err_t rc = rv_cassandra_cmd_execute(cmd, stmt, on_result, NULL, &err);
         rv_cql_stmt_destroy(stmt); /* encoded by the execute */
-        if (rc != RV_OK)
-            rv__cass_exec_complete(cmd, NULL, err);
+        if (rc != RV_OK) rv__cass_exec_complete(cmd, NULL, err);
         return;
     }
     const rv_cql_stmt_t *stmt = rv_env_payload(cmd->env);
@@ -90,9 +89,8 @@ static void run(rv_cassandra_cmd_t *cmd)
         rv__cass_exec_complete(cmd, NULL, err);
 }
 
-rv_stage_t *rv_cassandra_lwt_flow(rv_graph_t *g, rv_cql_session_t *s, int in_flight,
-                                  bool ordered, const char *query, rv_cassandra_bind_fn fn,
-                                  void *opaque)
+rv_stage_t *rv_cassandra_lwt_flow(rv_graph_t *g, rv_cql_session_t *s, int in_flight, bool ordered,
+                                  const char *query, rv_cassandra_bind_fn fn, void *opaque)
 {
     if (!query && fn)
         return rv__cass_build_error(g, rv_error_new(RV_ERR_INVALID, false,
@@ -100,12 +98,11 @@ rv_stage_t *rv_cassandra_lwt_flow(rv_graph_t *g, rv_cql_session_t *s, int in_fli
                                                     "a query"));
     rv__cass_exec_t *x =
         rv__cass_exec_new(g, s, "cassandra-lwt-flow", in_flight, true, ordered, run);
-    if (!x)
-        return NULL;
+    if (!x) return NULL;
     x->bind = fn;
     x->opaque = opaque;
     if (query && rv__cass_prep_add(&x->prep, query) < 0)
-        return rv__cass_build_error(g, rv_error_new(RV_ERR_NOMEM, true,
-                                                    "cassandra-lwt-flow: out of memory"));
+        return rv__cass_build_error(
+            g, rv_error_new(RV_ERR_NOMEM, true, "cassandra-lwt-flow: out of memory"));
     return x->st;
 }

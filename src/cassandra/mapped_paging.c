@@ -14,8 +14,8 @@ typedef struct {
     rv__cass_pager_t pg; /* first: see rv__cass_common */
     rv_cassandra_row_fn map;
     rv_free_fn item_free;
-    size_t size;         /* items per emitted page */
-    void **pending;      /* mapped values not emitted yet, in query order */
+    size_t size;    /* items per emitted page */
+    void **pending; /* mapped values not emitted yet, in query order */
     size_t pending_n, pending_cap;
     uint64_t pages_out, rows_out, rows_in;
 } mpage_t;
@@ -28,12 +28,10 @@ typedef struct {
 static void page_free(void *payload)
 {
     page_t *p = payload;
-    if (!p)
-        return;
+    if (!p) return;
     if (p->item_free)
         for (size_t i = 0; i < p->pub.n; i++)
-            if (p->pub.items[i])
-                p->item_free(p->pub.items[i]);
+            if (p->pub.items[i]) p->item_free(p->pub.items[i]);
     free(p->pub.items);
     free(p);
 }
@@ -42,8 +40,7 @@ static void drop_pending(mpage_t *m)
 {
     if (m->item_free)
         for (size_t i = 0; i < m->pending_n; i++)
-            if (m->pending[i])
-                m->item_free(m->pending[i]);
+            if (m->pending[i]) m->item_free(m->pending[i]);
     m->pending_n = 0;
 }
 
@@ -103,8 +100,7 @@ static void on_page(rv__cass_pager_t *pg, rv_cql_result_t *res)
         m->pending_cap = cap;
     }
     for (size_t i = 0; i < n; i++)
-        if (!map_row(m, res, i))
-            break;
+        if (!map_row(m, res, i)) break;
     m->rows_in += n;
     rv_cql_result_destroy(res);
 }
@@ -148,21 +144,18 @@ static void on_room(rv_stage_t *st)
 {
     mpage_t *m = rv_stage_state(st);
     rv__cass_pager_t *pg = &m->pg;
-    if (rv_stage_finished(st))
-        return;
+    if (rv_stage_finished(st)) return;
     size_t room = rv_out_room(st, 0);
     bool ended = pg->last_page && !rv__cass_pager_busy(pg);
     while (room > 0 && (m->pending_n >= m->size || (ended && m->pending_n > 0))) {
-        if (!emit(m, m->pending_n < m->size ? m->pending_n : m->size))
-            return;
+        if (!emit(m, m->pending_n < m->size ? m->pending_n : m->size)) return;
         room--;
     }
     if (ended && m->pending_n == 0) {
         rv_stage_finish(st);
         return;
     }
-    if (room > 0 && m->pending_n < m->size)
-        rv__cass_pager_fetch(pg);
+    if (room > 0 && m->pending_n < m->size) rv__cass_pager_fetch(pg);
 }
 
 static rv_err_t on_start(rv_stage_t *st, rv_error_t **errp)
@@ -210,12 +203,10 @@ static const rv_stage_ops_t ops = {.kind = "cassandra-mapped-paging",
 
 rv_stage_t *rv_cassandra_mapped_paging(rv_graph_t *g, rv_cql_session_t *s, const char *query,
                                        int32_t page_size, rv_cassandra_bind_fn bind,
-                                       rv_cassandra_row_fn map, rv_free_fn item_free,
-                                       void *opaque)
+                                       rv_cassandra_row_fn map, rv_free_fn item_free, void *opaque)
 {
     const char *kind = "cassandra-mapped-paging";
-    if (rv__cass_bad_session(g, s, kind))
-        return NULL;
+    if (rv__cass_bad_session(g, s, kind)) return NULL;
     if (!query || !map || page_size <= 0)
         return rv__cass_build_error(g, rv_error_new(RV_ERR_INVALID, false, "%s: %s", kind,
                                                     !query ? "query is NULL"
@@ -229,8 +220,7 @@ rv_stage_t *rv_cassandra_mapped_paging(rv_graph_t *g, rv_cql_session_t *s, const
     m->item_free = item_free;
     m->size = (size_t)page_size;
     rv_stage_t *st = rv_stage_new(g, &ops, m, 0, 1);
-    if (!st)
-        return NULL; /* the stop hook freed m */
+    if (!st) return NULL; /* the stop hook freed m */
     if (rv__cass_pager_init(&m->pg, st, s, query, page_size, bind, opaque, on_page) != RV_OK)
         return rv__cass_build_error(g, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", kind));
     return st;

@@ -88,8 +88,7 @@ static void on_result(rv_cql_session_t *s, rv_cql_result_t *res, const rv_error_
 static void on_timer(rv_timer_t *t, void *opaque)
 {
     rv__cass_pager_t *pg = opaque;
-    if (!pg->waiting)
-        return;
+    if (!pg->waiting) return;
     pg->waiting = false;
     rv__cass_pager_fetch(pg);
 }
@@ -105,8 +104,7 @@ rv_err_t rv__cass_pager_init(rv__cass_pager_t *pg, rv_stage_t *st, rv_cql_sessio
     pg->opaque = opaque;
     pg->on_page = on_page;
     pg->timer = rv_timer_new(st, on_timer, pg);
-    if (!pg->timer || rv__cass_prep_add(&pg->prep, query) < 0)
-        return RV_ERR_NOMEM;
+    if (!pg->timer || rv__cass_prep_add(&pg->prep, query) < 0) return RV_ERR_NOMEM;
     return RV_OK;
 }
 
@@ -117,8 +115,7 @@ rv_err_t rv__cass_pager_start(rv__cass_pager_t *pg, rv_error_t **errp)
 
 void rv__cass_pager_fetch(rv__cass_pager_t *pg)
 {
-    if (!pg->stmt || pg->req || pg->waiting || pg->last_page || rv_stage_finished(pg->st))
-        return;
+    if (!pg->stmt || pg->req || pg->waiting || pg->last_page || rv_stage_finished(pg->st)) return;
     rv_error_t *err = NULL;
     pg->req = rv_cql_execute(pg->s, pg->stmt, on_result, pg, &err);
     if (!pg->req) {
@@ -146,8 +143,7 @@ void rv__cass_pager_cancel(rv__cass_pager_t *pg)
         rv__cass_held(&pg->c, pg->st, 0);
     }
     pg->waiting = false;
-    if (pg->timer)
-        rv_timer_stop(pg->timer);
+    if (pg->timer) rv_timer_stop(pg->timer);
     rv__cass_prep_cancel(&pg->prep);
 }
 

@@ -64,8 +64,8 @@ static void on_page(rv__cass_pager_t *pg, rv_cql_result_t *res)
     if (!p) {
         rv_cql_result_destroy(res);
         rv__cass_pager_cancel(pg);
-        rv_stage_fail(pg->st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory",
-                                           rv_stage_name(pg->st)));
+        rv_stage_fail(pg->st,
+                      rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(pg->st)));
         return;
     }
     p->refs = 1;
@@ -86,8 +86,7 @@ static void on_room(rv_stage_t *st)
     qsrc_t *q = rv_stage_state(st);
     rv__cass_pager_t *pg = &q->pg;
     rv_graph_t *g = rv_stage_graph(st);
-    if (rv_stage_finished(st))
-        return;
+    if (rv_stage_finished(st)) return;
     size_t room = rv_out_room(st, 0);
     while (q->cur && room > 0) {
         row_t *r = &q->cur->rows[q->next];
@@ -96,8 +95,8 @@ static void on_room(rv_stage_t *st)
         if (!env) {
             rv__cass_pager_cancel(pg);
             drop_page(q);
-            rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory",
-                                           rv_stage_name(st)));
+            rv_stage_fail(st,
+                          rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
             return;
         }
         rv_meta_t *m = rv_env_meta_mut(env);
@@ -109,17 +108,14 @@ static void on_room(rv_stage_t *st)
         room--;
         pg->c.stats.succeeded++;
         rv_out_push(st, 0, env);
-        if (q->next == q->cur->n)
-            drop_page(q);
+        if (q->next == q->cur->n) drop_page(q);
     }
-    if (q->cur)
-        return;
+    if (q->cur) return;
     if (pg->last_page && !rv__cass_pager_busy(pg)) {
         rv_stage_finish(st);
         return;
     }
-    if (room > 0)
-        rv__cass_pager_fetch(pg);
+    if (room > 0) rv__cass_pager_fetch(pg);
 }
 
 static rv_err_t on_start(rv_stage_t *st, rv_error_t **errp)
@@ -168,22 +164,20 @@ static const rv_stage_ops_t ops = {.kind = "cassandra-query",
 rv_stage_t *rv_cassandra_query(rv_graph_t *g, rv_cql_session_t *s, const char *query,
                                int32_t page_size, rv_cassandra_bind_fn bind, void *opaque)
 {
-    if (rv__cass_bad_session(g, s, "cassandra-query"))
-        return NULL;
+    if (rv__cass_bad_session(g, s, "cassandra-query")) return NULL;
     if (!query || page_size <= 0)
-        return rv__cass_build_error(g, rv_error_new(RV_ERR_INVALID, false, "cassandra-query: %s",
-                                                    query ? "page_size must be > 0"
-                                                          : "query is NULL"));
+        return rv__cass_build_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "cassandra-query: %s",
+                            query ? "page_size must be > 0" : "query is NULL"));
     qsrc_t *q = calloc(1, sizeof(*q));
     if (!q)
-        return rv__cass_build_error(g, rv_error_new(RV_ERR_NOMEM, true,
-                                                    "cassandra-query: out of memory"));
+        return rv__cass_build_error(
+            g, rv_error_new(RV_ERR_NOMEM, true, "cassandra-query: out of memory"));
     rv__cass_common_init(&q->pg.c);
     rv_stage_t *st = rv_stage_new(g, &ops, q, 0, 1);
-    if (!st)
-        return NULL; /* the stop hook freed q */
+    if (!st) return NULL; /* the stop hook freed q */
     if (rv__cass_pager_init(&q->pg, st, s, query, page_size, bind, opaque, on_page) != RV_OK)
-        return rv__cass_build_error(g, rv_error_new(RV_ERR_NOMEM, true,
-                                                    "cassandra-query: out of memory"));
+        return rv__cass_build_error(
+            g, rv_error_new(RV_ERR_NOMEM, true, "cassandra-query: out of memory"));
     return st;
 }

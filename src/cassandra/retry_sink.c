@@ -27,12 +27,11 @@ rv_stage_t *rv_cassandra_retry_sink(rv_graph_t *g, rv_cql_session_t *s, int in_f
                                                     "cassandra-retry-sink: the command function "
                                                     "is NULL"));
     if (!backoff)
-        return rv__cass_build_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                                    "cassandra-retry-sink: backoff is NULL"));
+        return rv__cass_build_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "cassandra-retry-sink: backoff is NULL"));
     rv__cass_exec_t *x =
         rv__cass_exec_new(g, s, "cassandra-retry-sink", in_flight, false, false, run);
-    if (!x)
-        return NULL;
+    if (!x) return NULL;
     x->fn = fn;
     x->opaque = opaque;
     x->retry_not_applied = true;
@@ -42,14 +41,12 @@ rv_stage_t *rv_cassandra_retry_sink(rv_graph_t *g, rv_cql_session_t *s, int in_f
 
 int rv_cassandra_retry_sink_prepare(rv_stage_t *st, const char *query)
 {
-    if (!st)
-        return -1;
+    if (!st) return -1;
     rv_graph_t *g = rv_stage_graph(st);
     if (strcmp(rv_stage_kind(st), "cassandra-retry-sink") != 0 || !query) {
-        rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                              "rv_cassandra_retry_sink_prepare: %s",
-                                              query ? "the stage is not a retry sink"
-                                                    : "query is NULL"));
+        rv_graph_record_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "rv_cassandra_retry_sink_prepare: %s",
+                            query ? "the stage is not a retry sink" : "query is NULL"));
         return -1;
     }
     rv__cass_exec_t *x = rv_stage_state(st);
@@ -61,7 +58,7 @@ int rv_cassandra_retry_sink_prepare(rv_stage_t *st, const char *query)
     }
     int i = rv__cass_prep_add(&x->prep, query);
     if (i < 0)
-        rv_graph_record_error(g, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory",
-                                              rv_stage_name(st)));
+        rv_graph_record_error(
+            g, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
     return i;
 }

@@ -16,8 +16,7 @@ static void on_result(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res, const rv_er
         return;
     }
     /* A conditional statement that was not applied still executed; count it. */
-    if (rv_cql_result_applied(res) == 0)
-        cmd->x->c.stats.not_applied++;
+    if (rv_cql_result_applied(res) == 0) cmd->x->c.stats.not_applied++;
     rv_cql_result_destroy(res);
     rv__cass_exec_complete(cmd, NULL, NULL);
 }

@@ -14,18 +14,14 @@ struct rv__cql_chunk {
 void *rv__cql_arena_alloc(rv__cql_arena_t *a, size_t size)
 {
     size = (size + 7) & ~(size_t)7;
-    if (size == 0)
-        size = 8;
+    if (size == 0) size = 8;
     rv__cql_chunk_t *c = a->head;
     if (!c || c->cap - c->used < size) {
         size_t cap = size > 1024 ? size : 1024;
-        if (c && cap < c->cap * 2 && c->cap * 2 <= 65536)
-            cap = c->cap * 2;
-        if (cap > SIZE_MAX - sizeof(*c))
-            return NULL;
+        if (c && cap < c->cap * 2 && c->cap * 2 <= 65536) cap = c->cap * 2;
+        if (cap > SIZE_MAX - sizeof(*c)) return NULL;
         rv__cql_chunk_t *n = malloc(sizeof(*n) + cap);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         n->next = c;
         n->used = 0;
         n->cap = cap;
@@ -39,11 +35,9 @@ void *rv__cql_arena_alloc(rv__cql_arena_t *a, size_t size)
 
 char *rv__cql_arena_strndup(rv__cql_arena_t *a, const char *s, size_t n)
 {
-    if (n == SIZE_MAX)
-        return NULL;
+    if (n == SIZE_MAX) return NULL;
     char *d = rv__cql_arena_alloc(a, n + 1);
-    if (d && n)
-        memcpy(d, s, n);
+    if (d && n) memcpy(d, s, n);
     return d;
 }
 

@@ -54,10 +54,5 @@ static const rv_conf_def_t defs[] = {
 };
 
 const rv_conf_table_t rv_cql_conf_table = {
-    "cql",
-    "CQL client (Cassandra native protocol)",
-    NULL,
-    NULL,
-    defs,
-    RV_CONF_NDEFS(defs),
+    "cql", "CQL client (Cassandra native protocol)", NULL, NULL, defs, RV_CONF_NDEFS(defs),
 };

@@ -25,8 +25,8 @@
 
 #include "cql/session.h"
 
-#define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
-#define READ_CHUNK 65536
+#define CONTAINER_OF(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+#define READ_CHUNK                    65536
 
 static void on_connect(uv_connect_t *req, int status);
 static void on_connect_deadline(rv__cql_deadline_t *d);
@@ -52,8 +52,7 @@ rv__cql_conn_t *rv__cql_conn_open(rv__cql_host_t *host, size_t slot)
 {
     rv_cql_session_t *s = host->s;
     rv__cql_conn_t *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->s = s;
     c->host = host;
     c->slot = slot;
@@ -85,8 +84,7 @@ rv__cql_conn_t *rv__cql_conn_open(rv__cql_host_t *host, size_t slot)
      * every other failure, so that callers never see a callback from inside
      * their own call. */
     uint64_t now = uv_now(s->loop);
-    if (r < 0)
-        c->pending_uv_err = r;
+    if (r < 0) c->pending_uv_err = r;
     rv__cql_deadline_arm(&s->timers, &c->connect_deadline, r < 0 ? now : now + s->connect_timeout);
     return c;
 }
@@ -94,8 +92,7 @@ rv__cql_conn_t *rv__cql_conn_open(rv__cql_host_t *host, size_t slot)
 static void on_connect_deadline(rv__cql_deadline_t *d)
 {
     rv__cql_conn_t *c = CONTAINER_OF(d, rv__cql_conn_t, connect_deadline);
-    if (c->state == RV__CONN_READY || c->state == RV__CONN_CLOSING)
-        return;
+    if (c->state == RV__CONN_READY || c->state == RV__CONN_CLOSING) return;
     if (c->pending_uv_err)
         fail_code(c, RV_ERR_FROM_UV(c->pending_uv_err), true, "connect failed: %s",
                   uv_strerror(c->pending_uv_err));
@@ -114,28 +111,84 @@ bool rv__cql_conn_has_room(const rv__cql_conn_t *c)
 
 static void flush(rv__cql_conn_t *c);
 
+static void on_flush(uv_prepare_t *h)
+{
+    rv__cql_conn_flush_dirty(h->data);
+}
+
+/* Frames are not written when queued but once per loop turn, from the
+ * session's prepare handle, just before the loop polls: all the requests
+ * that callbacks started during one turn (typically one per answer read)
+ * leave in one write. */
+static void mark_dirty(rv__cql_conn_t *c)
+{
+    rv_cql_session_t *s = c->s;
+    if (c->dirty || c->writing || c->state == RV__CONN_CLOSING) return;
+    c->dirty = true;
+    c->dirty_prev = NULL;
+    c->dirty_next = s->dirty;
+    if (s->dirty) s->dirty->dirty_prev = c;
+    s->dirty = c;
+    if (!uv_is_active((uv_handle_t *)&s->flusher) && !uv_is_closing((uv_handle_t *)&s->flusher))
+        uv_prepare_start(&s->flusher, on_flush);
+}
+
+static void unmark_dirty(rv__cql_conn_t *c)
+{
+    if (!c->dirty) return;
+    if (c->dirty_prev)
+        c->dirty_prev->dirty_next = c->dirty_next;
+    else
+        c->s->dirty = c->dirty_next;
+    if (c->dirty_next) c->dirty_next->dirty_prev = c->dirty_prev;
+    c->dirty = false;
+    c->dirty_next = c->dirty_prev = NULL;
+}
+
+void rv__cql_conn_flush_dirty(rv_cql_session_t *s)
+{
+    while (s->dirty) {
+        rv__cql_conn_t *c = s->dirty;
+        unmark_dirty(c);
+        flush(c);
+    }
+    uv_prepare_stop(&s->flusher);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     rv__cql_conn_t *c = req->data;
     c->writing = false;
     rv__cql_buf_reset(&c->wbuf);
-    if (c->state == RV__CONN_CLOSING)
-        return;
+    if (c->state == RV__CONN_CLOSING) return;
     if (status < 0) {
         fail_code(c, RV_ERR_FROM_UV(status), true, "write failed: %s", uv_strerror(status));
         return;
     }
-    flush(c);
+    if (c->out.len) mark_dirty(c);
 }
 
 static void flush(rv__cql_conn_t *c)
 {
-    if (c->writing || c->out.len == 0 || c->state == RV__CONN_CLOSING)
+    if (c->writing || c->out.len == 0 || c->state == RV__CONN_CLOSING) return;
+    /* Try the socket directly first: when it takes everything (the common
+     * case) there is no write request, no deferred callback and no poll
+     * registration change. Only what is left waits for uv_write. */
+    uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)c->out.len) {
+        rv__cql_buf_reset(&c->out);
         return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        fail_code(c, RV_ERR_FROM_UV(n), true, "write failed: %s", uv_strerror(n));
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
     rv__cql_buf_t t = c->wbuf;
     c->wbuf = c->out;
     c->out = t;
-    uv_buf_t b = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
+    b = uv_buf_init((char *)c->wbuf.data + done, (unsigned)(c->wbuf.len - done));
     c->wreq.data = c;
     int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (r < 0) {
@@ -147,8 +200,7 @@ static void flush(rv__cql_conn_t *c)
 
 bool rv__cql_conn_send(rv__cql_conn_t *c, rv_cql_request_t *rq)
 {
-    if (c->nfree == 0 || c->state == RV__CONN_CLOSING)
-        return false;
+    if (c->nfree == 0 || c->state == RV__CONN_CLOSING) return false;
     if (!rv__cql_buf_reserve(&c->out, rq->frame.len)) {
         c->out.oom = false;
         return false;
@@ -163,7 +215,7 @@ bool rv__cql_conn_send(rv__cql_conn_t *c, rv_cql_request_t *rq)
     rv__cql_frame_set_stream(rq->frame.data, (int16_t)id);
     rv__cql_put_raw(&c->out, rq->frame.data, rq->frame.len);
     c->s->stats.in_flight++;
-    flush(c);
+    mark_dirty(c);
     return true;
 }
 
@@ -175,52 +227,55 @@ void rv__cql_conn_orphan(rv__cql_conn_t *c, rv_cql_request_t *rq)
     c->inflight--;
     c->s->stats.in_flight--;
     /* Answers that never come pin stream ids forever: a connection that has
-     * lost most of its streams this way is treated as dead. */
-    if (c->orphans >= c->nstreams / 4 * 3 && c->state != RV__CONN_CLOSING)
-        fail_code(c, RV_ERR_TIMEOUT, true,
-                  "%zu requests went unanswered past their deadline; reconnecting", c->orphans);
+     * lost most of its streams this way is treated as dead — on the next timer
+     * turn, since the caller still holds rq (which closing would free). */
+    if (c->orphans >= c->nstreams / 4 * 3 && c->state == RV__CONN_READY && !c->defunct) {
+        c->defunct = true;
+        rv__cql_deadline_arm(&c->s->timers, &c->heartbeat, uv_now(c->s->loop));
+    }
 }
 
 /* ------------------------------------------------------------------ close */
 
 void rv__cql_conn_fail(rv__cql_conn_t *c, const rv_error_t *err)
 {
-    if (c->state == RV__CONN_CLOSING)
-        return;
+    if (c->state == RV__CONN_CLOSING) return;
     rv_cql_session_t *s = c->s;
+    unmark_dirty(c);
     c->state = RV__CONN_CLOSING;
     rv__cql_deadline_disarm(&s->timers, &c->connect_deadline);
     rv__cql_deadline_disarm(&s->timers, &c->heartbeat);
     uv_close((uv_handle_t *)&c->tcp, on_close);
     if (err)
         rv__cql_log(s,
-                    s->state == RV__SESS_CLOSING ? 3 : c->was_ready ? 1 : 2,
+                    s->state == RV__SESS_CLOSING ? 3
+                    : c->was_ready               ? 1
+                                                 : 2,
                     "%s", rv_error_msg(err));
 
-    /* Collect the requests first: the session's bookkeeping must know the
-     * connection is gone before any of them is retried elsewhere. */
-    rv__cql_rq_list_t lost = {0};
+    /* The session's bookkeeping first: the connection must be gone before
+     * any of its requests is retried elsewhere. */
+    rv__cql_session_on_conn_closed(c, err);
+
+    /* Then the requests, one at a time, straight from their slots: a callback
+     * may cancel one still waiting here (it then becomes an orphan, freed
+     * below) or close the whole session (this connection is already closing,
+     * and its memory stays until uv_close calls back). */
+    rv_error_t *e = err ? rv_error_copy(err)
+                        : rv_error_new(RV_ERR_CLOSED, true, "connection %s closed", c->desc);
     for (size_t i = 0; i < c->nstreams; i++) {
         rv_cql_request_t *rq = c->slots[i];
-        if (!rq)
-            continue;
+        if (!rq) continue;
         c->slots[i] = NULL;
         if (rq->orphan) {
+            c->orphans--;
             rv__cql_request_free(rq);
             continue;
         }
-        rv__cql_rq_list_push(&lost, rq);
-    }
-    s->stats.in_flight -= (uint32_t)c->inflight;
-    c->inflight = 0;
-    c->orphans = 0;
-    rv__cql_session_on_conn_closed(c, err);
-
-    rv_error_t *e = err ? rv_error_copy(err)
-                        : rv_error_new(RV_ERR_CLOSED, true, "connection %s closed", c->desc);
-    rv_cql_request_t *rq;
-    while ((rq = rv__cql_rq_list_pop(&lost)))
+        c->inflight--;
+        s->stats.in_flight--;
         rv__cql_request_on_conn_error(rq, e);
+    }
     rv_error_destroy(e);
 }
 
@@ -355,8 +410,7 @@ static void process(rv__cql_conn_t *c)
         handle_frame(c, &h, c->rbuf + pos + RV__CQL_HEADER_SIZE);
         pos += need;
     }
-    if (c->state == RV__CONN_CLOSING)
-        return;
+    if (c->state == RV__CONN_CLOSING) return;
     if (pos) {
         memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
         c->rlen -= pos;
@@ -367,16 +421,14 @@ static void process(rv__cql_conn_t *c)
         c->rbuf = NULL;
         c->rcap = 0;
     }
-    if (s->queue.n)
-        rv__cql_session_drain(s);
+    if (s->queue.n) rv__cql_session_drain(s);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     rv__cql_conn_t *c = stream->data;
     (void)buf;
-    if (c->state == RV__CONN_CLOSING)
-        return;
+    if (c->state == RV__CONN_CLOSING) return;
     if (nread < 0) {
         if (nread == UV_EOF && c->rlen > 0)
             fail_code(c, RV_ERR_CLOSED, true,
@@ -391,8 +443,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                       uv_strerror((int)nread));
         return;
     }
-    if (nread == 0)
-        return;
+    if (nread == 0) return;
     c->rlen += (size_t)nread;
     c->last_read = uv_now(c->s->loop);
     process(c);
@@ -423,12 +474,12 @@ static void hs_send(rv__cql_conn_t *c, rv_cql_request_t *rq)
     rv__cql_request_start(rq);
 }
 
-/* Handshake answers that are neither expected nor errors. */
-static bool hs_common(rv__cql_conn_t *c, rv__cql_response_t *resp, const rv_error_t *err,
-                      const char *step)
+/* Common to every handshake answer: a closing connection ignores it, an error
+ * (server ERROR, timeout, lost connection) fails the connection. True when the
+ * step may go on. */
+static bool hs_common(rv__cql_conn_t *c, rv__cql_response_t *resp, const rv_error_t *err)
 {
-    if (c->state == RV__CONN_CLOSING)
-        return false;
+    if (c->state == RV__CONN_CLOSING) return false;
     if (err) {
         rv__cql_conn_fail(c, err);
         return false;
@@ -439,15 +490,13 @@ static bool hs_common(rv__cql_conn_t *c, rv__cql_response_t *resp, const rv_erro
         rv_error_destroy(e);
         return false;
     }
-    (void)step;
     return true;
 }
 
 static void hs_use_done(rv_cql_request_t *rq, rv__cql_response_t *resp, const rv_error_t *err)
 {
     rv__cql_conn_t *c = rq->ctx;
-    if (!hs_common(c, resp, err, "USE"))
-        return;
+    if (!hs_common(c, resp, err)) return;
     if (resp->h.opcode != RV__CQL_OP_RESULT || !resp->result ||
         resp->result->kind != RV_CQL_RESULT_SET_KEYSPACE) {
         fail_code(c, RV_ERR_PROTOCOL, false, "unexpected %s answer to USE",
@@ -465,8 +514,7 @@ static void after_auth(rv__cql_conn_t *c)
         return;
     }
     rv_cql_request_t *rq = hs_request(c, hs_use_done);
-    if (!rq)
-        return;
+    if (!rq) return;
     /* USE "ks" with the name quoted, so that case is kept. */
     rv__cql_buf_t q;
     rv__cql_buf_init(&q);
@@ -488,8 +536,7 @@ static void after_auth(rv__cql_conn_t *c)
 static void hs_auth_done(rv_cql_request_t *rq, rv__cql_response_t *resp, const rv_error_t *err)
 {
     rv__cql_conn_t *c = rq->ctx;
-    if (!hs_common(c, resp, err, "AUTH_RESPONSE"))
-        return;
+    if (!hs_common(c, resp, err)) return;
     if (resp->h.opcode == RV__CQL_OP_AUTH_SUCCESS) {
         after_auth(c);
         return;
@@ -503,8 +550,7 @@ static void hs_startup_done(rv_cql_request_t *rq, rv__cql_response_t *resp, cons
 {
     rv__cql_conn_t *c = rq->ctx;
     rv_cql_session_t *s = c->s;
-    if (!hs_common(c, resp, err, "STARTUP"))
-        return;
+    if (!hs_common(c, resp, err)) return;
     if (resp->h.opcode == RV__CQL_OP_READY) {
         after_auth(c);
         return;
@@ -521,8 +567,7 @@ static void hs_startup_done(rv_cql_request_t *rq, rv__cql_response_t *resp, cons
         return;
     }
     rv_cql_request_t *a = hs_request(c, hs_auth_done);
-    if (!a)
-        return;
+    if (!a) return;
     rv__cql_encode_auth_plain(&a->frame, s->username, s->password ? s->password : "");
     hs_send(c, a);
 }
@@ -530,8 +575,7 @@ static void hs_startup_done(rv_cql_request_t *rq, rv__cql_response_t *resp, cons
 static void on_connect(uv_connect_t *req, int status)
 {
     rv__cql_conn_t *c = req->data;
-    if (c->state == RV__CONN_CLOSING)
-        return;
+    if (c->state == RV__CONN_CLOSING) return;
     if (status < 0) {
         fail_code(c, RV_ERR_FROM_UV(status), true, "connect failed: %s", uv_strerror(status));
         return;
@@ -543,8 +587,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     rv_cql_request_t *rq = hs_request(c, hs_startup_done);
-    if (!rq)
-        return;
+    if (!rq) return;
     rv__cql_encode_startup(&rq->frame);
     hs_send(c, rq);
 }
@@ -566,8 +609,7 @@ static void ready(rv__cql_conn_t *c)
 static void hb_done(rv_cql_request_t *rq, rv__cql_response_t *resp, const rv_error_t *err)
 {
     rv__cql_conn_t *c = rq->ctx;
-    if (!c || c->state == RV__CONN_CLOSING)
-        return;
+    if (!c || c->state == RV__CONN_CLOSING) return;
     c->heartbeat_inflight = false;
     if (err) {
         fail_code(c, rv_error_code(err), true, "heartbeat failed: %s", rv_error_msg(err));
@@ -580,8 +622,12 @@ static void on_heartbeat(rv__cql_deadline_t *d)
 {
     rv__cql_conn_t *c = CONTAINER_OF(d, rv__cql_conn_t, heartbeat);
     rv_cql_session_t *s = c->s;
-    if (c->state != RV__CONN_READY)
+    if (c->state != RV__CONN_READY) return;
+    if (c->defunct) {
+        fail_code(c, RV_ERR_TIMEOUT, true,
+                  "%zu requests went unanswered past their deadline; reconnecting", c->orphans);
         return;
+    }
     uint64_t now = uv_now(s->loop);
     if (!c->heartbeat_inflight && now - c->last_read >= s->heartbeat_ms) {
         rv_cql_request_t *rq = rv__cql_request_new(s, RV__RQ_INTERNAL, s->request_timeout);
@@ -592,8 +638,7 @@ static void on_heartbeat(rv__cql_deadline_t *d)
             rv__cql_encode_options(&rq->frame);
             c->heartbeat_inflight = true;
             rv__cql_request_start(rq);
-            if (c->state != RV__CONN_READY)
-                return;
+            if (c->state != RV__CONN_READY) return;
         }
         rv__cql_deadline_arm(&s->timers, &c->heartbeat, now + s->heartbeat_ms);
         return;

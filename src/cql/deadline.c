@@ -20,8 +20,7 @@ static void sift_up(rv__cql_timers_t *t, size_t i)
 {
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (t->heap[p]->at <= t->heap[i]->at)
-            break;
+        if (t->heap[p]->at <= t->heap[i]->at) break;
         swap(t, p, i);
         i = p;
     }
@@ -31,12 +30,9 @@ static void sift_down(rv__cql_timers_t *t, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < t->n && t->heap[l]->at < t->heap[m]->at)
-            m = l;
-        if (r < t->n && t->heap[r]->at < t->heap[m]->at)
-            m = r;
-        if (m == i)
-            return;
+        if (l < t->n && t->heap[l]->at < t->heap[m]->at) m = l;
+        if (r < t->n && t->heap[r]->at < t->heap[m]->at) m = r;
+        if (m == i) return;
         swap(t, i, m);
         i = m;
     }
@@ -60,8 +56,7 @@ static void on_timer(uv_timer_t *h);
 /* Keeps the uv timer due at the earliest deadline. */
 static void rearm(rv__cql_timers_t *t)
 {
-    if (uv_is_closing((uv_handle_t *)&t->timer))
-        return;
+    if (uv_is_closing((uv_handle_t *)&t->timer)) return;
     if (t->n == 0) {
         if (t->armed_at != UINT64_MAX) {
             uv_timer_stop(&t->timer);
@@ -72,8 +67,7 @@ static void rearm(rv__cql_timers_t *t)
     uint64_t at = t->heap[0]->at;
     /* A timer due earlier than needed just fires, finds nothing and re-arms:
      * cheaper than restarting it every time the earliest deadline goes away. */
-    if (t->armed_at <= at)
-        return;
+    if (t->armed_at <= at) return;
     uint64_t now = uv_now(t->timer.loop);
     uv_timer_start(&t->timer, on_timer, at > now ? at - now : 0, 0);
     t->armed_at = at;
@@ -89,19 +83,17 @@ static void on_timer(uv_timer_t *h)
         rv__cql_deadline_t *d = t->heap[0];
         remove_at(t, 0);
         d->fn(d);
-        if (uv_is_closing((uv_handle_t *)&t->timer))
-            return;
+        if (uv_is_closing((uv_handle_t *)&t->timer)) return;
     }
     rearm(t);
 }
 
-void rv__cql_timers_init(rv__cql_timers_t *t, uv_loop_t *loop, void *data)
+void rv__cql_timers_init(rv__cql_timers_t *t, uv_loop_t *loop)
 {
     t->heap = NULL;
     t->n = t->cap = 0;
     uv_timer_init(loop, &t->timer);
     t->timer.data = t;
-    (void)data;
     t->armed_at = UINT64_MAX;
 }
 
@@ -118,8 +110,7 @@ bool rv__cql_deadline_arm(rv__cql_timers_t *t, rv__cql_deadline_t *d, uint64_t a
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
         rv__cql_deadline_t **h = realloc(t->heap, cap * sizeof(*h));
-        if (!h)
-            return false;
+        if (!h) return false;
         t->heap = h;
         t->cap = cap;
     }
@@ -133,8 +124,7 @@ bool rv__cql_deadline_arm(rv__cql_timers_t *t, rv__cql_deadline_t *d, uint64_t a
 
 void rv__cql_deadline_disarm(rv__cql_timers_t *t, rv__cql_deadline_t *d)
 {
-    if (!d->idx)
-        return;
+    if (!d->idx) return;
     remove_at(t, d->idx - 1);
     rearm(t);
 }

@@ -11,14 +11,14 @@ typedef struct rv__cql_srv_error {
     const char *msg;
     size_t msg_len;
     /* Details, by code (zero when absent). */
-    int cl;               /* consistency */
+    int cl; /* consistency */
     int32_t received, blockfor, alive, failures;
-    int data_present;     /* -1 when absent */
+    int data_present; /* -1 when absent */
     const char *write_type;
     size_t write_type_len;
     const char *ks, *table; /* Already_exists; Function_failure: keyspace, function */
     size_t ks_len, table_len;
-    const uint8_t *id;    /* Unprepared: the unknown id */
+    const uint8_t *id; /* Unprepared: the unknown id */
     size_t id_len;
 } rv__cql_srv_error_t;
 

@@ -15,8 +15,7 @@ static int64_t next_timestamp(rv_cql_session_t *s)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-    if (us <= s->last_ts)
-        us = s->last_ts + 1;
+    if (us <= s->last_ts) us = s->last_ts + 1;
     s->last_ts = us;
     return us;
 }
@@ -29,21 +28,18 @@ void rv__cql_session_params(rv_cql_session_t *s, int consistency, int serial, bo
     /* SERIAL is the server's default: sent only when something else is asked. */
     p->serial = serial >= 0 ? serial : (s->serial != RV_CQL_SERIAL ? s->serial : -1);
     p->page_size = page_size_set ? page_size : s->page_size;
-    p->timestamp = timestamp != INT64_MIN ? timestamp
-                                          : (s->client_timestamps ? next_timestamp(s) : INT64_MIN);
+    p->timestamp =
+        timestamp != INT64_MIN ? timestamp : (s->client_timestamps ? next_timestamp(s) : INT64_MIN);
 }
 
 bool rv__cql_session_token(rv_cql_session_t *s, const rv_cql_stmt_t *st, int64_t *token)
 {
-    if (!s->token_aware || !st->prep || s->nring == 0 || s->nhosts < 2)
-        return false;
+    if (!s->token_aware || !st->prep || s->nring == 0 || s->nhosts < 2) return false;
     const rv_cql_result_t *m = st->prep->meta;
-    if (m->npk == 0)
-        return false;
+    if (m->npk == 0) return false;
     if (m->npk == 1) {
         const rv__cql_slot_t *v = &st->vals[m->pk[0]];
-        if (v->len < 0)
-            return false;
+        if (v->len < 0) return false;
         *token = rv__cql_murmur3_token(st->data.data + v->off, (size_t)v->len);
         return true;
     }
@@ -53,16 +49,13 @@ bool rv__cql_session_token(rv_cql_session_t *s, const rv_cql_stmt_t *st, int64_t
     bool heap = false;
     for (size_t i = 0; i < m->npk; i++) {
         const rv__cql_slot_t *v = &st->vals[m->pk[i]];
-        if (v->len < 0 || v->len > 0xffff)
-            goto no;
+        if (v->len < 0 || v->len > 0xffff) goto no;
         size_t need = (size_t)v->len + 3;
         if (b.cap - b.len < need) {
             size_t cap = (b.len + need) * 2;
             uint8_t *d = heap ? realloc(b.data, cap) : malloc(cap);
-            if (!d)
-                goto no;
-            if (!heap)
-                memcpy(d, stack, b.len);
+            if (!d) goto no;
+            if (!heap) memcpy(d, stack, b.len);
             b.data = d;
             b.cap = cap;
             heap = true;
@@ -72,12 +65,10 @@ bool rv__cql_session_token(rv_cql_session_t *s, const rv_cql_stmt_t *st, int64_t
         rv__cql_put_u8(&b, 0);
     }
     *token = rv__cql_murmur3_token(b.data, b.len);
-    if (heap)
-        free(b.data);
+    if (heap) free(b.data);
     return true;
 no:
-    if (heap)
-        free(b.data);
+    if (heap) free(b.data);
     return false;
 }
 
@@ -111,21 +102,20 @@ static bool frame_ok(rv_cql_session_t *s, rv_cql_request_t *rq, rv_error_t **err
     return false;
 }
 
-rv_cql_request_t *rv_cql_execute(rv_cql_session_t *s, const rv_cql_stmt_t *st,
-                                 rv_cql_result_fn cb, void *opaque, rv_error_t **errp)
+rv_cql_request_t *rv_cql_execute(rv_cql_session_t *s, const rv_cql_stmt_t *st, rv_cql_result_fn cb,
+                                 void *opaque, rv_error_t **errp)
 {
     if (!s || !st) {
         rv_error_set(errp, RV_ERR_INVALID, false, "rv_cql_execute: no session or statement");
         return NULL;
     }
-    if (!can_start(s, errp) || rv__cql_stmt_validate(st, errp) != RV_OK)
-        return NULL;
+    if (!can_start(s, errp) || rv__cql_stmt_validate(st, errp) != RV_OK) return NULL;
     if (st->prep && !st->prep->id) {
         rv_error_set(errp, RV_ERR_INVALID, false, "the prepared statement is not ready");
         return NULL;
     }
-    rv_cql_request_t *rq = rv__cql_request_new(s, RV__RQ_EXECUTE,
-                                               st->timeout_ms ? st->timeout_ms : s->request_timeout);
+    rv_cql_request_t *rq = rv__cql_request_new(
+        s, RV__RQ_EXECUTE, st->timeout_ms ? st->timeout_ms : s->request_timeout);
     if (!rq) {
         rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
         return NULL;
@@ -147,8 +137,7 @@ rv_cql_request_t *rv_cql_execute(rv_cql_session_t *s, const rv_cql_stmt_t *st,
             rq->nids = 1;
         }
     }
-    if (!frame_ok(s, rq, errp))
-        return NULL;
+    if (!frame_ok(s, rq, errp)) return NULL;
     rq->idempotent = st->idempotent;
     rq->has_token = rv__cql_session_token(s, st, &rq->token);
     rq->cb = cb;
@@ -165,8 +154,7 @@ rv_cql_request_t *rv_cql_execute_batch(rv_cql_session_t *s, const rv_cql_batch_t
         rv_error_set(errp, RV_ERR_INVALID, false, "rv_cql_execute_batch: no session or batch");
         return NULL;
     }
-    if (!can_start(s, errp))
-        return NULL;
+    if (!can_start(s, errp)) return NULL;
     if (b->count == 0) {
         rv_error_set(errp, RV_ERR_INVALID, false, "the batch is empty");
         return NULL;
@@ -175,8 +163,8 @@ rv_cql_request_t *rv_cql_execute_batch(rv_cql_session_t *s, const rv_cql_batch_t
         rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory building the batch");
         return NULL;
     }
-    rv_cql_request_t *rq = rv__cql_request_new(s, RV__RQ_EXECUTE,
-                                               b->timeout_ms ? b->timeout_ms : s->request_timeout);
+    rv_cql_request_t *rq =
+        rv__cql_request_new(s, RV__RQ_EXECUTE, b->timeout_ms ? b->timeout_ms : s->request_timeout);
     if (!rq) {
         rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
         return NULL;
@@ -197,8 +185,7 @@ rv_cql_request_t *rv_cql_execute_batch(rv_cql_session_t *s, const rv_cql_batch_t
             rq->nids = b->nids;
         }
     }
-    if (!frame_ok(s, rq, errp))
-        return NULL;
+    if (!frame_ok(s, rq, errp)) return NULL;
     rq->idempotent = b->idempotent;
     rq->cb = cb;
     rq->opaque = opaque;
@@ -211,8 +198,7 @@ rv_cql_request_t *rv__cql_internal_query(rv_cql_session_t *s, const char *query,
                                          rv__cql_done_fn done, void *ctx)
 {
     rv_cql_request_t *rq = rv__cql_request_new(s, RV__RQ_INTERNAL, s->request_timeout);
-    if (!rq)
-        return NULL;
+    if (!rq) return NULL;
     rv__cql_params_t p = {RV_CQL_ONE, -1, 0, NULL, 0, INT64_MIN};
     rv__cql_encode_query_text(&rq->frame, query, strlen(query), &p);
     if (rq->frame.oom) {

@@ -9,23 +9,40 @@
 const char *rv__cql_opcode_name(int opcode)
 {
     switch (opcode) {
-    case RV__CQL_OP_ERROR: return "ERROR";
-    case RV__CQL_OP_STARTUP: return "STARTUP";
-    case RV__CQL_OP_READY: return "READY";
-    case RV__CQL_OP_AUTHENTICATE: return "AUTHENTICATE";
-    case RV__CQL_OP_OPTIONS: return "OPTIONS";
-    case RV__CQL_OP_SUPPORTED: return "SUPPORTED";
-    case RV__CQL_OP_QUERY: return "QUERY";
-    case RV__CQL_OP_RESULT: return "RESULT";
-    case RV__CQL_OP_PREPARE: return "PREPARE";
-    case RV__CQL_OP_EXECUTE: return "EXECUTE";
-    case RV__CQL_OP_REGISTER: return "REGISTER";
-    case RV__CQL_OP_EVENT: return "EVENT";
-    case RV__CQL_OP_BATCH: return "BATCH";
-    case RV__CQL_OP_AUTH_CHALLENGE: return "AUTH_CHALLENGE";
-    case RV__CQL_OP_AUTH_RESPONSE: return "AUTH_RESPONSE";
-    case RV__CQL_OP_AUTH_SUCCESS: return "AUTH_SUCCESS";
-    default: return "UNKNOWN";
+    case RV__CQL_OP_ERROR:
+        return "ERROR";
+    case RV__CQL_OP_STARTUP:
+        return "STARTUP";
+    case RV__CQL_OP_READY:
+        return "READY";
+    case RV__CQL_OP_AUTHENTICATE:
+        return "AUTHENTICATE";
+    case RV__CQL_OP_OPTIONS:
+        return "OPTIONS";
+    case RV__CQL_OP_SUPPORTED:
+        return "SUPPORTED";
+    case RV__CQL_OP_QUERY:
+        return "QUERY";
+    case RV__CQL_OP_RESULT:
+        return "RESULT";
+    case RV__CQL_OP_PREPARE:
+        return "PREPARE";
+    case RV__CQL_OP_EXECUTE:
+        return "EXECUTE";
+    case RV__CQL_OP_REGISTER:
+        return "REGISTER";
+    case RV__CQL_OP_EVENT:
+        return "EVENT";
+    case RV__CQL_OP_BATCH:
+        return "BATCH";
+    case RV__CQL_OP_AUTH_CHALLENGE:
+        return "AUTH_CHALLENGE";
+    case RV__CQL_OP_AUTH_RESPONSE:
+        return "AUTH_RESPONSE";
+    case RV__CQL_OP_AUTH_SUCCESS:
+        return "AUTH_SUCCESS";
+    default:
+        return "UNKNOWN";
     }
 }
 
@@ -50,10 +67,8 @@ void rv__cql_buf_reset(rv__cql_buf_t *b)
 
 bool rv__cql_buf_reserve(rv__cql_buf_t *b, size_t n)
 {
-    if (b->oom)
-        return false;
-    if (b->cap - b->len >= n)
-        return true;
+    if (b->oom) return false;
+    if (b->cap - b->len >= n) return true;
     if (n > SIZE_MAX / 2 - b->len) {
         b->oom = true;
         return false;
@@ -74,16 +89,14 @@ bool rv__cql_buf_reserve(rv__cql_buf_t *b, size_t n)
 uint8_t *rv__cql_buf_take(rv__cql_buf_t *b, size_t *len)
 {
     uint8_t *d = b->data;
-    if (len)
-        *len = b->len;
+    if (len) *len = b->len;
     memset(b, 0, sizeof(*b));
     return d;
 }
 
 void rv__cql_put_raw(rv__cql_buf_t *b, const void *p, size_t n)
 {
-    if (n == 0 || !rv__cql_buf_reserve(b, n))
-        return;
+    if (n == 0 || !rv__cql_buf_reserve(b, n)) return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
 }
@@ -104,31 +117,27 @@ void rv__cql_store_u32(uint8_t *p, uint32_t v)
 
 void rv__cql_put_u8(rv__cql_buf_t *b, uint8_t v)
 {
-    if (!rv__cql_buf_reserve(b, 1))
-        return;
+    if (!rv__cql_buf_reserve(b, 1)) return;
     b->data[b->len++] = v;
 }
 
 void rv__cql_put_u16(rv__cql_buf_t *b, uint16_t v)
 {
-    if (!rv__cql_buf_reserve(b, 2))
-        return;
+    if (!rv__cql_buf_reserve(b, 2)) return;
     rv__cql_store_u16(b->data + b->len, v);
     b->len += 2;
 }
 
 void rv__cql_put_i32(rv__cql_buf_t *b, int32_t v)
 {
-    if (!rv__cql_buf_reserve(b, 4))
-        return;
+    if (!rv__cql_buf_reserve(b, 4)) return;
     rv__cql_store_u32(b->data + b->len, (uint32_t)v);
     b->len += 4;
 }
 
 void rv__cql_put_i64(rv__cql_buf_t *b, int64_t v)
 {
-    if (!rv__cql_buf_reserve(b, 8))
-        return;
+    if (!rv__cql_buf_reserve(b, 8)) return;
     uint64_t u = (uint64_t)v;
     rv__cql_store_u32(b->data + b->len, (uint32_t)(u >> 32));
     rv__cql_store_u32(b->data + b->len + 4, (uint32_t)u);
@@ -150,8 +159,7 @@ void rv__cql_put_long_string(rv__cql_buf_t *b, const char *s, size_t n)
 void rv__cql_put_bytes(rv__cql_buf_t *b, const void *p, int32_t n)
 {
     rv__cql_put_i32(b, n);
-    if (n > 0)
-        rv__cql_put_raw(b, p, (size_t)n);
+    if (n > 0) rv__cql_put_raw(b, p, (size_t)n);
 }
 
 void rv__cql_put_short_bytes(rv__cql_buf_t *b, const void *p, size_t n)
@@ -177,8 +185,7 @@ void rv__cql_put_string_list(rv__cql_buf_t *b, const char *const *list, size_t n
 size_t rv__cql_frame_begin(rv__cql_buf_t *b, uint8_t opcode, uint8_t flags)
 {
     size_t start = b->len;
-    if (!rv__cql_buf_reserve(b, RV__CQL_HEADER_SIZE))
-        return start;
+    if (!rv__cql_buf_reserve(b, RV__CQL_HEADER_SIZE)) return start;
     rv__cql_header_t h = {RV__CQL_VERSION, flags, 0, opcode, 0};
     rv__cql_header_encode(b->data + b->len, &h);
     b->len += RV__CQL_HEADER_SIZE;
@@ -187,8 +194,7 @@ size_t rv__cql_frame_begin(rv__cql_buf_t *b, uint8_t opcode, uint8_t flags)
 
 void rv__cql_frame_end(rv__cql_buf_t *b, size_t start)
 {
-    if (b->oom || b->len < start + RV__CQL_HEADER_SIZE)
-        return;
+    if (b->oom || b->len < start + RV__CQL_HEADER_SIZE) return;
     rv__cql_store_u32(b->data + start + 5, (uint32_t)(b->len - start - RV__CQL_HEADER_SIZE));
 }
 
@@ -209,8 +215,7 @@ void rv__cql_rd_init(rv__cql_rd_t *r, const uint8_t *buf, size_t len)
 
 void rv__cql_rd_fail(rv__cql_rd_t *r, const char *what)
 {
-    if (r->err)
-        return;
+    if (r->err) return;
     r->err = what;
     r->err_off = rv__cql_rd_off(r);
     /* Nothing more can be read once the input is known to be bad. */
@@ -219,8 +224,7 @@ void rv__cql_rd_fail(rv__cql_rd_t *r, const char *what)
 
 static bool need(rv__cql_rd_t *r, size_t n, const char *what)
 {
-    if (r->err)
-        return false;
+    if (r->err) return false;
     if (rv__cql_rd_left(r) < n) {
         rv__cql_rd_fail(r, what);
         return false;
@@ -230,15 +234,13 @@ static bool need(rv__cql_rd_t *r, size_t n, const char *what)
 
 uint8_t rv__cql_get_u8(rv__cql_rd_t *r)
 {
-    if (!need(r, 1, "[byte]"))
-        return 0;
+    if (!need(r, 1, "[byte]")) return 0;
     return *r->p++;
 }
 
 uint16_t rv__cql_get_u16(rv__cql_rd_t *r)
 {
-    if (!need(r, 2, "[short]"))
-        return 0;
+    if (!need(r, 2, "[short]")) return 0;
     uint16_t v = (uint16_t)((r->p[0] << 8) | r->p[1]);
     r->p += 2;
     return v;
@@ -246,18 +248,16 @@ uint16_t rv__cql_get_u16(rv__cql_rd_t *r)
 
 int32_t rv__cql_get_i32(rv__cql_rd_t *r)
 {
-    if (!need(r, 4, "[int]"))
-        return 0;
-    uint32_t v = ((uint32_t)r->p[0] << 24) | ((uint32_t)r->p[1] << 16) |
-                 ((uint32_t)r->p[2] << 8) | r->p[3];
+    if (!need(r, 4, "[int]")) return 0;
+    uint32_t v =
+        ((uint32_t)r->p[0] << 24) | ((uint32_t)r->p[1] << 16) | ((uint32_t)r->p[2] << 8) | r->p[3];
     r->p += 4;
     return (int32_t)v;
 }
 
 int64_t rv__cql_get_i64(rv__cql_rd_t *r)
 {
-    if (!need(r, 8, "[long]"))
-        return 0;
+    if (!need(r, 8, "[long]")) return 0;
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
         v = (v << 8) | r->p[i];
@@ -267,8 +267,7 @@ int64_t rv__cql_get_i64(rv__cql_rd_t *r)
 
 const uint8_t *rv__cql_get_raw(rv__cql_rd_t *r, size_t n, const char *what)
 {
-    if (!need(r, n, what))
-        return NULL;
+    if (!need(r, n, what)) return NULL;
     const uint8_t *p = r->p;
     r->p += n;
     return p;
@@ -286,15 +285,13 @@ const char *rv__cql_get_long_string(rv__cql_rd_t *r, size_t *n)
 {
     int32_t len = rv__cql_get_i32(r);
     *n = 0;
-    if (r->err)
-        return NULL;
+    if (r->err) return NULL;
     if (len < 0) {
         rv__cql_rd_fail(r, "[long string] length");
         return NULL;
     }
     const char *s = (const char *)rv__cql_get_raw(r, (size_t)len, "[long string] bytes");
-    if (s)
-        *n = (size_t)len;
+    if (s) *n = (size_t)len;
     return s;
 }
 
@@ -302,10 +299,8 @@ int32_t rv__cql_get_bytes(rv__cql_rd_t *r, const uint8_t **p)
 {
     int32_t len = rv__cql_get_i32(r);
     *p = NULL;
-    if (r->err)
-        return -1;
-    if (len < 0)
-        return -1;
+    if (r->err) return -1;
+    if (len < 0) return -1;
     *p = rv__cql_get_raw(r, (size_t)len, "[bytes] content");
     return *p ? len : -1;
 }
@@ -321,16 +316,14 @@ const uint8_t *rv__cql_get_short_bytes(rv__cql_rd_t *r, size_t *n)
 bool rv__cql_get_inet(rv__cql_rd_t *r, uint8_t addr[16], size_t *alen, int32_t *port)
 {
     uint8_t n = rv__cql_get_u8(r);
-    if (r->err)
-        return false;
+    if (r->err) return false;
     if (n != 4 && n != 16) {
         rv__cql_rd_fail(r, "[inet] address size (not 4 or 16)");
         return false;
     }
     const uint8_t *p = rv__cql_get_raw(r, n, "[inet] address");
     int32_t pt = rv__cql_get_i32(r);
-    if (r->err)
-        return false;
+    if (r->err) return false;
     memcpy(addr, p, n);
     *alen = n;
     *port = pt;
@@ -374,10 +367,10 @@ void rv__cql_skip_bytes_map(rv__cql_rd_t *r)
 
 rv_err_t rv__cql_rd_check(const rv__cql_rd_t *r, const char *ctx, rv_error_t **errp)
 {
-    if (!r->err)
-        return RV_OK;
-    return rv_error_set(errp, RV_ERR_DECODE, false, "malformed %s: bad or truncated %s at byte %zu of %zu",
-                        ctx, r->err, r->err_off, (size_t)(r->end - r->base));
+    if (!r->err) return RV_OK;
+    return rv_error_set(errp, RV_ERR_DECODE, false,
+                        "malformed %s: bad or truncated %s at byte %zu of %zu", ctx, r->err,
+                        r->err_off, (size_t)(r->end - r->base));
 }
 
 /* ------------------------------------------------------------------- header */
@@ -401,8 +394,10 @@ static bool is_response_opcode(uint8_t op)
     case RV__CQL_OP_RESULT:
     case RV__CQL_OP_EVENT:
     case RV__CQL_OP_AUTH_CHALLENGE:
-    case RV__CQL_OP_AUTH_SUCCESS: return true;
-    default: return false;
+    case RV__CQL_OP_AUTH_SUCCESS:
+        return true;
+    default:
+        return false;
     }
 }
 

@@ -19,14 +19,14 @@
 #include "rivulet/error.h"
 
 #define RV__CQL_HEADER_SIZE 9
-#define RV__CQL_VERSION 4
-#define RV__CQL_RESPONSE 0x80
+#define RV__CQL_VERSION     4
+#define RV__CQL_RESPONSE    0x80
 
 /* Header flags. */
-#define RV__CQL_FLAG_COMPRESSION 0x01
-#define RV__CQL_FLAG_TRACING 0x02
+#define RV__CQL_FLAG_COMPRESSION    0x01
+#define RV__CQL_FLAG_TRACING        0x02
 #define RV__CQL_FLAG_CUSTOM_PAYLOAD 0x04
-#define RV__CQL_FLAG_WARNING 0x08
+#define RV__CQL_FLAG_WARNING        0x08
 
 /* Opcodes. */
 enum {

@@ -9,20 +9,20 @@
 /* Query parameters resolved against the session's defaults. */
 typedef struct rv__cql_params {
     uint16_t consistency;
-    int serial;              /* < 0: not sent (the server's default, SERIAL) */
-    int32_t page_size;       /* <= 0: not sent */
-    const uint8_t *paging;   /* NULL: not sent */
+    int serial;            /* < 0: not sent (the server's default, SERIAL) */
+    int32_t page_size;     /* <= 0: not sent */
+    const uint8_t *paging; /* NULL: not sent */
     size_t paging_len;
-    int64_t timestamp;       /* INT64_MIN: not sent */
+    int64_t timestamp; /* INT64_MIN: not sent */
 } rv__cql_params_t;
 
 /* QUERY flags. */
-#define RV__CQL_Q_VALUES 0x01
+#define RV__CQL_Q_VALUES        0x01
 #define RV__CQL_Q_SKIP_METADATA 0x02
-#define RV__CQL_Q_PAGE_SIZE 0x04
-#define RV__CQL_Q_PAGING_STATE 0x08
-#define RV__CQL_Q_SERIAL 0x10
-#define RV__CQL_Q_TIMESTAMP 0x20
+#define RV__CQL_Q_PAGE_SIZE     0x04
+#define RV__CQL_Q_PAGING_STATE  0x08
+#define RV__CQL_Q_SERIAL        0x10
+#define RV__CQL_Q_TIMESTAMP     0x20
 
 void rv__cql_encode_startup(rv__cql_buf_t *b);
 void rv__cql_encode_options(rv__cql_buf_t *b);
@@ -42,7 +42,7 @@ void rv__cql_encode_stmt(rv__cql_buf_t *b, const rv_cql_stmt_t *st, const rv__cq
 
 /* BATCH; the id slots' offsets are relative to the batch's body and move by
  * *body_off (the offset of the first <query_i> from the start of b). */
-void rv__cql_encode_batch(rv__cql_buf_t *b, const rv_cql_batch_t *batch,
-                          const rv__cql_params_t *p, size_t *body_off);
+void rv__cql_encode_batch(rv__cql_buf_t *b, const rv_cql_batch_t *batch, const rv__cql_params_t *p,
+                          size_t *body_off);
 
 #endif

@@ -58,12 +58,18 @@ int64_t rv__cql_murmur3_token(const uint8_t *key, size_t len)
     const uint8_t *tail = key + 16 * nblocks;
     uint64_t k1 = 0, k2 = 0;
     switch (len & 15) {
-    case 15: k2 ^= sbyte(tail[14]) << 48; /* fall through */
-    case 14: k2 ^= sbyte(tail[13]) << 40; /* fall through */
-    case 13: k2 ^= sbyte(tail[12]) << 32; /* fall through */
-    case 12: k2 ^= sbyte(tail[11]) << 24; /* fall through */
-    case 11: k2 ^= sbyte(tail[10]) << 16; /* fall through */
-    case 10: k2 ^= sbyte(tail[9]) << 8; /* fall through */
+    case 15:
+        k2 ^= sbyte(tail[14]) << 48; /* fall through */
+    case 14:
+        k2 ^= sbyte(tail[13]) << 40; /* fall through */
+    case 13:
+        k2 ^= sbyte(tail[12]) << 32; /* fall through */
+    case 12:
+        k2 ^= sbyte(tail[11]) << 24; /* fall through */
+    case 11:
+        k2 ^= sbyte(tail[10]) << 16; /* fall through */
+    case 10:
+        k2 ^= sbyte(tail[9]) << 8; /* fall through */
     case 9:
         k2 ^= sbyte(tail[8]);
         k2 *= c2;
@@ -71,13 +77,20 @@ int64_t rv__cql_murmur3_token(const uint8_t *key, size_t len)
         k2 *= c1;
         h2 ^= k2;
         /* fall through */
-    case 8: k1 ^= sbyte(tail[7]) << 56; /* fall through */
-    case 7: k1 ^= sbyte(tail[6]) << 48; /* fall through */
-    case 6: k1 ^= sbyte(tail[5]) << 40; /* fall through */
-    case 5: k1 ^= sbyte(tail[4]) << 32; /* fall through */
-    case 4: k1 ^= sbyte(tail[3]) << 24; /* fall through */
-    case 3: k1 ^= sbyte(tail[2]) << 16; /* fall through */
-    case 2: k1 ^= sbyte(tail[1]) << 8; /* fall through */
+    case 8:
+        k1 ^= sbyte(tail[7]) << 56; /* fall through */
+    case 7:
+        k1 ^= sbyte(tail[6]) << 48; /* fall through */
+    case 6:
+        k1 ^= sbyte(tail[5]) << 40; /* fall through */
+    case 5:
+        k1 ^= sbyte(tail[4]) << 32; /* fall through */
+    case 4:
+        k1 ^= sbyte(tail[3]) << 24; /* fall through */
+    case 3:
+        k1 ^= sbyte(tail[2]) << 16; /* fall through */
+    case 2:
+        k1 ^= sbyte(tail[1]) << 8; /* fall through */
     case 1:
         k1 ^= sbyte(tail[0]);
         k1 *= c1;
@@ -85,7 +98,8 @@ int64_t rv__cql_murmur3_token(const uint8_t *key, size_t len)
         k1 *= c2;
         h1 ^= k1;
         break;
-    default: break;
+    default:
+        break;
     }
     h1 ^= (uint64_t)len;
     h2 ^= (uint64_t)len;

@@ -26,11 +26,9 @@ static size_t hash(const char *q, size_t n)
 
 rv__cql_pentry_t *rv__cql_pcache_find(rv_cql_session_t *s, const char *query, size_t len)
 {
-    if (!s->pcache_buckets)
-        return NULL;
+    if (!s->pcache_buckets) return NULL;
     for (rv__cql_pentry_t *e = s->pcache[hash(query, len) % s->pcache_buckets]; e; e = e->next)
-        if (e->p.query_len == len && memcmp(e->p.query, query, len) == 0)
-            return e;
+        if (e->p.query_len == len && memcmp(e->p.query, query, len) == 0) return e;
     return NULL;
 }
 
@@ -39,8 +37,7 @@ static bool pcache_insert(rv_cql_session_t *s, rv__cql_pentry_t *e)
     if (s->pcache_n + 1 > s->pcache_buckets * 2) {
         size_t nb = s->pcache_buckets ? s->pcache_buckets * 4 : 16;
         rv__cql_pentry_t **t = calloc(nb, sizeof(*t));
-        if (!t)
-            return false;
+        if (!t) return false;
         for (size_t i = 0; i < s->pcache_buckets; i++) {
             rv__cql_pentry_t *x = s->pcache[i];
             while (x) {
@@ -85,8 +82,7 @@ static void pentry_free(rv__cql_pentry_t *e)
 static rv_error_t *prepare_error(rv_cql_request_t *irq, rv__cql_response_t *resp,
                                  const rv_error_t *err)
 {
-    if (err)
-        return rv_error_copy(err);
+    if (err) return rv_error_copy(err);
     if (resp->h.opcode == RV__CQL_OP_ERROR)
         return rv__cql_error_to_error(&resp->error, irq->last_host ? irq->last_host->name : NULL);
     if (resp->h.opcode != RV__CQL_OP_RESULT || !resp->result ||
@@ -100,11 +96,9 @@ static rv_error_t *prepare_error(rv_cql_request_t *irq, rv__cql_response_t *resp
 
 static bool set_id(rv__cql_pentry_t *e, const uint8_t *id, size_t len)
 {
-    if (e->p.id && e->p.id_len == len && memcmp(e->p.id, id, len) == 0)
-        return true;
+    if (e->p.id && e->p.id_len == len && memcmp(e->p.id, id, len) == 0) return true;
     uint8_t *n = malloc(len);
-    if (!n)
-        return false;
+    if (!n) return false;
     memcpy(n, id, len);
     free(e->p.id);
     e->p.id = n;
@@ -233,10 +227,10 @@ static void reprep_done(rv_cql_request_t *irq, rv__cql_response_t *resp, const r
     rv_error_t *fail = prepare_error(irq, resp, err);
     if (!fail && !set_id(e, resp->result->prep_id, resp->result->prep_id_len))
         fail = rv_error_new(RV_ERR_NOMEM, true, "out of memory");
-    rv__cql_rq_list_t waiting = e->repreparing;
-    memset(&e->repreparing, 0, sizeof(e->repreparing));
+    /* Taken one at a time from the entry's own list: a callback may cancel
+     * the others meanwhile. Re-sent requests do not come back to it here. */
     rv_cql_request_t *w;
-    while ((w = rv__cql_rq_list_pop(&waiting))) {
+    while ((w = rv__cql_rq_list_pop(&e->repreparing))) {
         w->state = RV__RQS_NEW;
         if (fail) {
             rv__cql_request_complete(w, NULL, fail);
@@ -273,11 +267,9 @@ void rv__cql_reprepare(rv_cql_request_t *rq, const rv__cql_srv_error_t *se, cons
     rq->pentry = e;
     rq->state = RV__RQS_REPREPARE;
     rv__cql_rq_list_push(&e->repreparing, rq);
-    if (e->reprep_inflight)
-        return;
+    if (e->reprep_inflight) return;
     rv_cql_request_t *irq = rv__cql_request_new(s, RV__RQ_INTERNAL, s->request_timeout);
-    if (irq)
-        rv__cql_encode_prepare(&irq->frame, p->query, p->query_len);
+    if (irq) rv__cql_encode_prepare(&irq->frame, p->query, p->query_len);
     if (!irq || irq->frame.oom) {
         rv__cql_request_free(irq);
         rv_error_t *nomem = rv_error_new(RV_ERR_NOMEM, true, "out of memory");
@@ -295,9 +287,8 @@ void rv__cql_reprepare(rv_cql_request_t *rq, const rv__cql_srv_error_t *se, cons
 
 /* ----------------------------------------------------------------- close */
 
-void rv__cql_pcache_fail_all(rv_cql_session_t *s, const rv_error_t *err, bool callbacks)
+void rv__cql_pcache_fail_all(rv_cql_session_t *s, const rv_error_t *err)
 {
-    (void)callbacks;
     rv_cql_request_t *w;
     while ((w = rv__cql_rq_list_pop(&s->deferred))) {
         w->state = RV__RQS_NEW;

@@ -17,12 +17,13 @@
 
 #include "cql/session.h"
 
-#define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define CONTAINER_OF(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* ------------------------------------------------------------------- lists */
 
 void rv__cql_rq_list_push(rv__cql_rq_list_t *l, rv_cql_request_t *rq)
 {
+    rq->list = l;
     rq->next = NULL;
     rq->prev = l->tail;
     if (l->tail)
@@ -44,14 +45,14 @@ void rv__cql_rq_list_remove(rv__cql_rq_list_t *l, rv_cql_request_t *rq)
     else
         l->tail = rq->prev;
     rq->next = rq->prev = NULL;
+    rq->list = NULL;
     l->n--;
 }
 
 rv_cql_request_t *rv__cql_rq_list_pop(rv__cql_rq_list_t *l)
 {
     rv_cql_request_t *rq = l->head;
-    if (rq)
-        rv__cql_rq_list_remove(l, rq);
+    if (rq) rv__cql_rq_list_remove(l, rq);
     return rq;
 }
 
@@ -63,14 +64,14 @@ rv_cql_request_t *rv__cql_request_new(rv_cql_session_t *s, rv__cql_rq_kind_t kin
                                       uint64_t timeout_ms)
 {
     rv_cql_request_t *rq = calloc(1, sizeof(*rq));
-    if (!rq)
-        return NULL;
+    if (!rq) return NULL;
     rq->s = s;
     rq->kind = kind;
     rq->state = RV__RQS_NEW;
     rq->stream = -1;
     rq->deadline.fn = on_deadline;
-    if (timeout_ms && !rv__cql_deadline_arm(&s->timers, &rq->deadline, uv_now(s->loop) + timeout_ms)) {
+    if (timeout_ms &&
+        !rv__cql_deadline_arm(&s->timers, &rq->deadline, uv_now(s->loop) + timeout_ms)) {
         free(rq);
         return NULL;
     }
@@ -79,8 +80,7 @@ rv_cql_request_t *rv__cql_request_new(rv_cql_session_t *s, rv__cql_rq_kind_t kin
 
 void rv__cql_request_free(rv_cql_request_t *rq)
 {
-    if (!rq)
-        return;
+    if (!rq) return;
     rv__cql_deadline_disarm(&rq->s->timers, &rq->deadline);
     rv__cql_deadline_disarm(&rq->s->timers, &rq->aux);
     rv__cql_buf_free(&rq->frame);
@@ -97,29 +97,17 @@ static bool detach(rv_cql_request_t *rq)
     rv__cql_deadline_disarm(&s->timers, &rq->deadline);
     rv__cql_deadline_disarm(&s->timers, &rq->aux);
     bool orphan = false;
-    switch (rq->state) {
-    case RV__RQS_QUEUED: rv__cql_rq_list_remove(&s->queue, rq); break;
-    case RV__RQS_INFLIGHT:
-        if (rq->conn) {
-            rv__cql_conn_orphan(rq->conn, rq);
-            orphan = true;
-        }
-        break;
-    case RV__RQS_REPREPARE: rv__cql_rq_list_remove(&rq->pentry->repreparing, rq); break;
-    case RV__RQS_SCHEMA:
-        rv__cql_rq_list_remove(&s->parked, rq);
-        if (rq->child) {
-            rq->child->ctx = NULL; /* its answer is ignored */
-            rq->child = NULL;
-        }
-        break;
-    case RV__RQS_WAITING:
-        if (rq->pentry && !rq->pentry->ready)
-            rv__cql_rq_list_remove(&rq->pentry->waiters, rq);
-        else
-            rv__cql_rq_list_remove(&s->deferred, rq);
-        break;
-    default: break;
+    /* Whatever list holds it (queue, prepare waiters, re-prepare waiters,
+     * deferred completions, schema waiters) knows itself: a callback may
+     * cancel a request that another loop is about to take from its list. */
+    if (rq->list) rv__cql_rq_list_remove(rq->list, rq);
+    if (rq->state == RV__RQS_INFLIGHT && rq->conn) {
+        rv__cql_conn_orphan(rq->conn, rq);
+        orphan = true;
+    }
+    if (rq->child) {
+        rq->child->ctx = NULL; /* its answer is ignored */
+        rq->child = NULL;
     }
     rq->state = RV__RQS_DONE;
     return orphan;
@@ -138,15 +126,12 @@ void rv__cql_request_complete(rv_cql_request_t *rq, rv_cql_result_t *res, const 
     if (kind == RV__RQ_INTERNAL) {
         /* Internal requests hear errors (timeouts, lost connections) here;
          * answers go through complete_internal. */
-        if (done)
-            done(rq, NULL, err);
+        if (done) done(rq, NULL, err);
         rv_cql_result_destroy(res);
-        if (!orphan)
-            rv__cql_request_free(rq);
+        if (!orphan) rv__cql_request_free(rq);
         return;
     }
-    if (!orphan)
-        rv__cql_request_free(rq);
+    if (!orphan) rv__cql_request_free(rq);
     if (s->quiet) {
         rv_cql_result_destroy(res);
         return;
@@ -173,20 +158,27 @@ static void on_deadline(rv__cql_deadline_t *d)
         /* The DDL was applied; only the agreement is unknown. */
         rv_cql_result_t *res = rq->held;
         rq->held = NULL;
-        if (res)
-            res->schema_agreed = false;
+        if (res) res->schema_agreed = false;
         rv__cql_request_complete(rq, res, NULL);
         return;
     }
-    if (rq->kind != RV__RQ_INTERNAL)
-        s->stats.timeouts++;
+    if (rq->kind != RV__RQ_INTERNAL) s->stats.timeouts++;
     const char *where;
     switch (rq->state) {
-    case RV__RQS_QUEUED: where = "while waiting for a connection (no host available)"; break;
-    case RV__RQS_INFLIGHT: where = "waiting for the server's answer"; break;
-    case RV__RQS_REPREPARE: where = "while re-preparing the statement"; break;
-    case RV__RQS_WAITING: where = "while preparing the statement"; break;
-    default: where = "";
+    case RV__RQS_QUEUED:
+        where = "while waiting for a connection (no host available)";
+        break;
+    case RV__RQS_INFLIGHT:
+        where = "waiting for the server's answer";
+        break;
+    case RV__RQS_REPREPARE:
+        where = "while re-preparing the statement";
+        break;
+    case RV__RQS_WAITING:
+        where = "while preparing the statement";
+        break;
+    default:
+        where = "";
     }
     char host[96] = "";
     if (rq->state == RV__RQS_INFLIGHT && rq->conn)
@@ -201,19 +193,16 @@ static void on_deadline(rv__cql_deadline_t *d)
 
 void rv__cql_request_abandon(rv_cql_request_t *rq)
 {
-    if (!rq || rq->state == RV__RQS_DONE)
-        return;
+    if (!rq || rq->state == RV__RQS_DONE) return;
     rq->cb = NULL;
     rq->pcb = NULL;
     rq->done = NULL;
-    if (!detach(rq))
-        rv__cql_request_free(rq);
+    if (!detach(rq)) rv__cql_request_free(rq);
 }
 
 void rv_cql_request_cancel(rv_cql_request_t *rq)
 {
-    if (!rq || rq->kind == RV__RQ_INTERNAL)
-        return;
+    if (!rq || rq->kind == RV__RQ_INTERNAL) return;
     rv__cql_request_abandon(rq);
 }
 
@@ -231,8 +220,7 @@ void rv__cql_request_dispatch(rv_cql_request_t *rq)
     }
     if (rq->pin) {
         rv__cql_conn_t *c = rq->pin;
-        if (c->state != RV__CONN_CLOSING && rv__cql_conn_send(c, rq))
-            return;
+        if (c->state != RV__CONN_CLOSING && rv__cql_conn_send(c, rq)) return;
         rv_error_t *err = rv_error_new(RV_ERR_CLOSED, true, "connection %s is not usable", c->desc);
         rv__cql_request_complete(rq, NULL, err);
         rv_error_destroy(err);
@@ -242,8 +230,7 @@ void rv__cql_request_dispatch(rv_cql_request_t *rq)
      * waits before this request. */
     if (s->queue.n == 0) {
         rv__cql_conn_t *c = rv__cql_session_pick(s, rq);
-        if (c && rv__cql_conn_send(c, rq))
-            return;
+        if (c && rv__cql_conn_send(c, rq)) return;
     }
     rq->state = RV__RQS_QUEUED;
     rv__cql_rq_list_push(&s->queue, rq);
@@ -259,8 +246,7 @@ void rv__cql_session_drain(rv_cql_session_t *s)
     while (s->queue.n && s->state != RV__SESS_CLOSING && s->state != RV__SESS_CLOSED) {
         rv_cql_request_t *rq = s->queue.head;
         rv__cql_conn_t *c = rv__cql_session_pick(s, rq);
-        if (!c)
-            return;
+        if (!c) return;
         rv__cql_rq_list_remove(&s->queue, rq);
         rq->state = RV__RQS_NEW;
         if (!rv__cql_conn_send(c, rq)) {
@@ -277,8 +263,7 @@ void rv__cql_request_retry_or_fail(rv_cql_request_t *rq, const rv_error_t *err, 
     if (retry && rq->attempts < s->retry_max && s->state != RV__SESS_CLOSING &&
         s->state != RV__SESS_CLOSED) {
         rq->attempts++;
-        if (rq->kind != RV__RQ_INTERNAL)
-            s->stats.retries++;
+        if (rq->kind != RV__RQ_INTERNAL) s->stats.retries++;
         rv__cql_log(s, 3, "retrying request (attempt %d) after: %s", rq->attempts + 1,
                     rv_error_msg(err));
         rv__cql_request_dispatch(rq);
@@ -305,8 +290,7 @@ static void complete_internal(rv_cql_request_t *rq, rv__cql_response_t *resp)
 {
     rv__cql_done_fn done = rq->done;
     detach(rq);
-    if (done)
-        done(rq, resp, NULL);
+    if (done) done(rq, resp, NULL);
     rv__cql_request_free(rq);
 }
 
@@ -355,11 +339,10 @@ bool rv__cql_request_update_ids(rv_cql_request_t *rq)
     for (size_t i = 0; i < rq->nids && !changed; i++) {
         const rv__cql_id_slot_t *sl = &rq->ids[i];
         size_t old = ((size_t)rq->frame.data[sl->off] << 8) | rq->frame.data[sl->off + 1];
-        changed = old != sl->prep->id_len ||
-                  memcmp(rq->frame.data + sl->off + 2, sl->prep->id, old) != 0;
+        changed =
+            old != sl->prep->id_len || memcmp(rq->frame.data + sl->off + 2, sl->prep->id, old) != 0;
     }
-    if (!changed)
-        return true;
+    if (!changed) return true;
     rv__cql_buf_t nb;
     rv__cql_buf_init(&nb);
     size_t pos = 0;

@@ -28,8 +28,7 @@ rv_err_t rv__cql_response_decode(const rv__cql_header_t *h, uint8_t *body, rv__c
     const uint8_t *warn;
     size_t warn_len;
     rv_err_t e = rv__cql_body_prefix(h->flags, body, h->length, &off, &warn, &warn_len, errp);
-    if (e != RV_OK)
-        return e;
+    if (e != RV_OK) return e;
     rv__cql_rd_t r;
     rv__cql_rd_init(&r, body + off, h->length - off);
     switch (h->opcode) {

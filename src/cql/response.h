@@ -19,13 +19,13 @@ typedef struct rv__cql_response {
     rv__cql_header_t h;
     uint8_t *body; /* owned, unless handed to result */
     size_t len;
-    rv_cql_result_t *result;     /* RESULT (owns the body; the caller takes it) */
-    rv__cql_srv_error_t error;   /* ERROR */
-    const char *text;            /* AUTHENTICATE: the authenticator class */
+    rv_cql_result_t *result;   /* RESULT (owns the body; the caller takes it) */
+    rv__cql_srv_error_t error; /* ERROR */
+    const char *text;          /* AUTHENTICATE: the authenticator class */
     size_t text_len;
-    const uint8_t *token;        /* AUTH_CHALLENGE, AUTH_SUCCESS */
+    const uint8_t *token; /* AUTH_CHALLENGE, AUTH_SUCCESS */
     int32_t token_len;
-    rv__cql_event_t event;       /* EVENT */
+    rv__cql_event_t event; /* EVENT */
 } rv__cql_response_t;
 
 /* Decodes body (h->length bytes, malloc'd) by h->opcode. Ownership: takes body

@@ -17,8 +17,7 @@ rv_err_t rv__cql_body_prefix(uint8_t flags, const uint8_t *body, size_t len, siz
     rv__cql_rd_init(&r, body, len);
     *warn = NULL;
     *warn_len = 0;
-    if (flags & RV__CQL_FLAG_TRACING)
-        rv__cql_get_raw(&r, 16, "tracing id");
+    if (flags & RV__CQL_FLAG_TRACING) rv__cql_get_raw(&r, 16, "tracing id");
     if (flags & RV__CQL_FLAG_WARNING) {
         const uint8_t *w = r.p;
         rv__cql_skip_string_list(&r);
@@ -27,8 +26,7 @@ rv_err_t rv__cql_body_prefix(uint8_t flags, const uint8_t *body, size_t len, siz
             *warn_len = (size_t)(r.p - w);
         }
     }
-    if (flags & RV__CQL_FLAG_CUSTOM_PAYLOAD)
-        rv__cql_skip_bytes_map(&r);
+    if (flags & RV__CQL_FLAG_CUSTOM_PAYLOAD) rv__cql_skip_bytes_map(&r);
     *off = rv__cql_rd_off(&r);
     return rv__cql_rd_check(&r, "frame body prefix", errp);
 }
@@ -37,11 +35,9 @@ static char *dup_string(rv__cql_rd_t *r, rv__cql_arena_t *a, bool *oom)
 {
     size_t n;
     const char *s = rv__cql_get_string(r, &n);
-    if (r->err)
-        return NULL;
+    if (r->err) return NULL;
     char *d = rv__cql_arena_strndup(a, s, n);
-    if (!d)
-        *oom = true;
+    if (!d) *oom = true;
     return d;
 }
 
@@ -54,8 +50,7 @@ static void read_col_specs(rv__cql_rd_t *r, rv__cql_arena_t *a, uint32_t flags, 
         gks = dup_string(r, a, oom);
         gtable = dup_string(r, a, oom);
     }
-    if (r->err || *oom)
-        return;
+    if (r->err || *oom) return;
     if (n > rv__cql_rd_left(r) / 4) {
         rv__cql_rd_fail(r, "column count (more columns than bytes)");
         return;
@@ -74,8 +69,7 @@ static void read_col_specs(rv__cql_rd_t *r, rv__cql_arena_t *a, uint32_t flags, 
             cols[i].table = dup_string(r, a, oom);
         }
         cols[i].name = dup_string(r, a, oom);
-        if (r->err || *oom)
-            break;
+        if (r->err || *oom) break;
         cols[i].type = rv__cql_type_read(r, a, oom);
     }
     *out = cols;
@@ -86,8 +80,7 @@ static void read_rows_metadata(rv__cql_rd_t *r, rv_cql_result_t *res, bool *oom)
 {
     uint32_t flags = (uint32_t)rv__cql_get_i32(r);
     int32_t ncols = rv__cql_get_i32(r);
-    if (r->err)
-        return;
+    if (r->err) return;
     if (ncols < 0) {
         rv__cql_rd_fail(r, "column count (negative)");
         return;
@@ -117,8 +110,7 @@ static void read_rows(rv__cql_rd_t *r, rv_cql_result_t *res, bool *oom)
 {
     read_rows_metadata(r, res, oom);
     int32_t nrows = rv__cql_get_i32(r);
-    if (r->err || *oom)
-        return;
+    if (r->err || *oom) return;
     if (nrows < 0) {
         rv__cql_rd_fail(r, "row count (negative)");
         return;
@@ -134,8 +126,7 @@ static void read_rows(rv__cql_rd_t *r, rv_cql_result_t *res, bool *oom)
         return;
     }
     res->nrows = (size_t)nrows;
-    if (ncells == 0)
-        return;
+    if (ncells == 0) return;
     res->cells = malloc((size_t)ncells * sizeof(*res->cells));
     if (!res->cells) {
         *oom = true;
@@ -144,8 +135,7 @@ static void read_rows(rv__cql_rd_t *r, rv_cql_result_t *res, bool *oom)
     for (size_t i = 0; i < ncells; i++) {
         const uint8_t *p;
         int32_t n = rv__cql_get_bytes(r, &p);
-        if (r->err)
-            return;
+        if (r->err) return;
         res->cells[i].len = n;
         res->cells[i].off = p ? (uint32_t)(p - r->base) : 0;
     }
@@ -157,8 +147,7 @@ static void read_prepared(rv__cql_rd_t *r, rv_cql_result_t *res, bool *oom)
     uint32_t flags = (uint32_t)rv__cql_get_i32(r);
     int32_t nbind = rv__cql_get_i32(r);
     int32_t npk = rv__cql_get_i32(r);
-    if (r->err)
-        return;
+    if (r->err) return;
     if (nbind < 0 || npk < 0 || (size_t)npk > rv__cql_rd_left(r) / 2) {
         rv__cql_rd_fail(r, "prepared metadata counts");
         return;
@@ -180,8 +169,7 @@ static void read_prepared(rv__cql_rd_t *r, rv_cql_result_t *res, bool *oom)
     }
     res->nbind = (size_t)nbind;
     read_col_specs(r, &res->arena, flags, res->nbind, &res->bind, oom);
-    if (r->err || *oom)
-        return;
+    if (r->err || *oom) return;
     read_rows_metadata(r, res, oom);
 }
 
@@ -189,11 +177,9 @@ static void read_schema_change(rv__cql_rd_t *r, rv_cql_result_t *res, bool *oom)
 {
     res->change = dup_string(r, &res->arena, oom);
     res->target = dup_string(r, &res->arena, oom);
-    if (r->err || *oom)
-        return;
+    if (r->err || *oom) return;
     res->keyspace = dup_string(r, &res->arena, oom);
-    if (strcmp(res->target, "KEYSPACE") != 0)
-        res->name = dup_string(r, &res->arena, oom);
+    if (strcmp(res->target, "KEYSPACE") != 0) res->name = dup_string(r, &res->arena, oom);
     if (!strcmp(res->target, "FUNCTION") || !strcmp(res->target, "AGGREGATE"))
         rv__cql_skip_string_list(r);
 }
@@ -203,8 +189,7 @@ static void read_warnings(rv_cql_result_t *res, const uint8_t *warn, size_t warn
     rv__cql_rd_t r;
     rv__cql_rd_init(&r, warn, warn_len);
     size_t n = rv__cql_get_u16(&r);
-    if (!n || n > warn_len / 2)
-        return;
+    if (!n || n > warn_len / 2) return;
     res->warn = rv__cql_arena_alloc(&res->arena, n * sizeof(*res->warn));
     if (!res->warn) {
         *oom = true;
@@ -212,8 +197,7 @@ static void read_warnings(rv_cql_result_t *res, const uint8_t *warn, size_t warn
     }
     for (size_t i = 0; i < n && !r.err && !*oom; i++) {
         char *w = dup_string(&r, &res->arena, oom);
-        if (w)
-            res->warn[res->nwarn++] = w;
+        if (w) res->warn[res->nwarn++] = w;
     }
 }
 
@@ -235,17 +219,28 @@ rv_err_t rv__cql_result_decode(uint8_t *body, size_t len, size_t off, const uint
     bool oom = false;
     if (!r.err) {
         switch (kind) {
-        case RV_CQL_RESULT_VOID: break;
-        case RV_CQL_RESULT_ROWS: read_rows(&r, res, &oom); break;
-        case RV_CQL_RESULT_SET_KEYSPACE: res->keyspace = dup_string(&r, &res->arena, &oom); break;
-        case RV_CQL_RESULT_PREPARED: read_prepared(&r, res, &oom); break;
-        case RV_CQL_RESULT_SCHEMA_CHANGE: read_schema_change(&r, res, &oom); break;
-        default: r.p -= 4; rv__cql_rd_fail(&r, "RESULT kind (unknown)"); break;
+        case RV_CQL_RESULT_VOID:
+            break;
+        case RV_CQL_RESULT_ROWS:
+            read_rows(&r, res, &oom);
+            break;
+        case RV_CQL_RESULT_SET_KEYSPACE:
+            res->keyspace = dup_string(&r, &res->arena, &oom);
+            break;
+        case RV_CQL_RESULT_PREPARED:
+            read_prepared(&r, res, &oom);
+            break;
+        case RV_CQL_RESULT_SCHEMA_CHANGE:
+            read_schema_change(&r, res, &oom);
+            break;
+        default:
+            r.p -= 4;
+            rv__cql_rd_fail(&r, "RESULT kind (unknown)");
+            break;
         }
     }
     res->kind = (rv_cql_result_kind_t)kind;
-    if (warn && !r.err && !oom)
-        read_warnings(res, warn, warn_len, &oom);
+    if (warn && !r.err && !oom) read_warnings(res, warn, warn_len, &oom);
     rv_err_t e = rv__cql_rd_check(&r, "RESULT body", errp);
     if (e == RV_OK && oom)
         e = rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory decoding a RESULT");
@@ -267,8 +262,7 @@ rv_err_t rv__cql_result_decode(uint8_t *body, size_t len, size_t off, const uint
 
 void rv_cql_result_destroy(rv_cql_result_t *res)
 {
-    if (!res)
-        return;
+    if (!res) return;
     rv__cql_arena_free(&res->arena);
     free(res->cells);
     free(res->body);
@@ -302,11 +296,9 @@ const rv_cql_type_t *rv_cql_result_column_type(const rv_cql_result_t *res, size_
 
 int rv_cql_result_column_index(const rv_cql_result_t *res, const char *name)
 {
-    if (!res || !res->cols || !name)
-        return -1;
+    if (!res || !res->cols || !name) return -1;
     for (size_t i = 0; i < res->ncols; i++)
-        if (strcmp(res->cols[i].name, name) == 0)
-            return (int)i;
+        if (strcmp(res->cols[i].name, name) == 0) return (int)i;
     return -1;
 }
 
@@ -362,8 +354,7 @@ rv_err_t rv_cql_result_get_bytes(const rv_cql_result_t *res, size_t row, size_t 
     return e != RV_OK ? e : rv_cql_value_get_bytes(&v, out, len);
 }
 
-rv_err_t rv_cql_result_get_uuid(const rv_cql_result_t *res, size_t row, size_t col,
-                                uint8_t out[16])
+rv_err_t rv_cql_result_get_uuid(const rv_cql_result_t *res, size_t row, size_t col, uint8_t out[16])
 {
     rv_cql_value_t v;
     rv_err_t e = rv_cql_result_value(res, row, col, &v);
@@ -374,8 +365,7 @@ char *rv_cql_result_get_text_dup(const rv_cql_result_t *res, size_t row, size_t 
 {
     const char *s;
     size_t n;
-    if (rv_cql_result_get_text(res, row, col, &s, &n) != RV_OK)
-        return NULL;
+    if (rv_cql_result_get_text(res, row, col, &s, &n) != RV_OK) return NULL;
     char *d = malloc(n + 1);
     if (d) {
         memcpy(d, s, n);
@@ -391,8 +381,7 @@ bool rv_cql_result_has_more_pages(const rv_cql_result_t *res)
 
 bool rv_cql_result_paging_state(const rv_cql_result_t *res, const uint8_t **state, size_t *len)
 {
-    if (!res || !res->has_more || !res->paging)
-        return false;
+    if (!res || !res->has_more || !res->paging) return false;
     *state = res->paging;
     *len = res->paging_len;
     return true;
@@ -400,13 +389,12 @@ bool rv_cql_result_paging_state(const rv_cql_result_t *res, const uint8_t **stat
 
 int rv_cql_result_applied(const rv_cql_result_t *res)
 {
-    if (!res || res->kind != RV_CQL_RESULT_ROWS || !res->cols || res->ncols < 1 ||
-        res->nrows < 1 || !res->cols[0].type || res->cols[0].type->kind != RV_CQL_BOOLEAN ||
+    if (!res || res->kind != RV_CQL_RESULT_ROWS || !res->cols || res->ncols < 1 || res->nrows < 1 ||
+        !res->cols[0].type || res->cols[0].type->kind != RV_CQL_BOOLEAN ||
         strcmp(res->cols[0].name, "[applied]") != 0)
         return -1;
     bool b;
-    if (rv_cql_result_get_bool(res, 0, 0, &b) != RV_OK)
-        return -1;
+    if (rv_cql_result_get_bool(res, 0, 0, &b) != RV_OK) return -1;
     return b ? 1 : 0;
 }
 
@@ -418,14 +406,10 @@ const char *rv_cql_result_keyspace(const rv_cql_result_t *res)
 bool rv_cql_result_schema_change(const rv_cql_result_t *res, const char **change,
                                  const char **target, const char **name)
 {
-    if (!res || res->kind != RV_CQL_RESULT_SCHEMA_CHANGE)
-        return false;
-    if (change)
-        *change = res->change;
-    if (target)
-        *target = res->target;
-    if (name)
-        *name = res->name;
+    if (!res || res->kind != RV_CQL_RESULT_SCHEMA_CHANGE) return false;
+    if (change) *change = res->change;
+    if (target) *target = res->target;
+    if (name) *name = res->name;
     return true;
 }
 

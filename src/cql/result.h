@@ -52,7 +52,7 @@ struct rv_cql_result {
 
 /* Metadata flags. */
 #define RV__CQL_META_GLOBAL_SPEC 0x0001
-#define RV__CQL_META_HAS_MORE 0x0002
+#define RV__CQL_META_HAS_MORE    0x0002
 #define RV__CQL_META_NO_METADATA 0x0004
 
 /* Reads the frame body's optional prefix (tracing id, warnings, custom

@@ -9,8 +9,8 @@
 
 #include "cql/session.h"
 
-#define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
-#define POLL_MS 200
+#define CONTAINER_OF(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+#define POLL_MS                       200
 
 static const char LOCAL_Q[] = "SELECT schema_version FROM system.local WHERE key='local'";
 static const char PEERS_Q[] = "SELECT peer, rpc_address, schema_version FROM system.peers";
@@ -57,8 +57,7 @@ static bool rows(rv__cql_response_t *resp, const rv_error_t *err)
 static void peers_done(rv_cql_request_t *irq, rv__cql_response_t *resp, const rv_error_t *err)
 {
     rv_cql_request_t *rq = irq->ctx;
-    if (!rq)
-        return;
+    if (!rq) return;
     rq->child = NULL;
     if (!rows(resp, err)) {
         poll_later(rq);
@@ -72,16 +71,14 @@ static void peers_done(rv_cql_request_t *irq, rv__cql_response_t *resp, const rv
         uint8_t v[16], addr[16];
         size_t alen = 0;
         rv_cql_value_t val;
-        if (!version_of(res, r, cv, v))
-            continue;
+        if (!version_of(res, r, cv, v)) continue;
         /* A peer we know to be down cannot agree: it does not count. */
         if ((cr >= 0 && rv_cql_result_value(res, r, (size_t)cr, &val) == RV_OK &&
              rv_cql_value_get_inet(&val, addr, &alen) == RV_OK) ||
             (cp >= 0 && rv_cql_result_value(res, r, (size_t)cp, &val) == RV_OK &&
              rv_cql_value_get_inet(&val, addr, &alen) == RV_OK)) {
             rv__cql_host_t *h = rv__cql_session_find_host(rq->s, addr, alen);
-            if (h && h->nready == 0)
-                continue;
+            if (h && h->nready == 0) continue;
         }
         if (memcmp(v, rq->schema_local, 16) != 0) {
             poll_later(rq);
@@ -94,8 +91,7 @@ static void peers_done(rv_cql_request_t *irq, rv__cql_response_t *resp, const rv
 static void local_done(rv_cql_request_t *irq, rv__cql_response_t *resp, const rv_error_t *err)
 {
     rv_cql_request_t *rq = irq->ctx;
-    if (!rq)
-        return;
+    if (!rq) return;
     rq->child = NULL;
     if (!rows(resp, err) || !version_of(resp->result, 0, 0, rq->schema_local)) {
         poll_later(rq);

@@ -21,17 +21,17 @@
 
 #include "cql/session.h"
 
-#define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define CONTAINER_OF(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 static void host_fill(rv__cql_host_t *h);
 static void maybe_closed(rv_cql_session_t *s);
 static void free_session(rv_cql_session_t *s);
 static void check_connect_failed(rv_cql_session_t *s);
+static void on_refresh(rv__cql_deadline_t *d);
 
 void rv__cql_log(rv_cql_session_t *s, int level, const char *fmt, ...)
 {
-    if (!s->log_fn)
-        return;
+    if (!s->log_fn) return;
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -59,8 +59,7 @@ static int consistency_from(const char *v)
                {"local_serial", RV_CQL_LOCAL_SERIAL},
                {"local_one", RV_CQL_LOCAL_ONE}};
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(v, map[i].name) == 0)
-            return map[i].code;
+        if (strcmp(v, map[i].name) == 0) return map[i].code;
     return RV_CQL_LOCAL_ONE;
 }
 
@@ -89,8 +88,7 @@ rv_cql_session_t *rv_cql_session_new(uv_loop_t *loop, const rv_conf_t *conf, rv_
         return NULL;
     }
     const rv_conf_table_t *tables[] = {&rv_cql_conf_table};
-    if (conf && rv_conf_check(conf, tables, 1, true, errp) != RV_OK)
-        return NULL;
+    if (conf && rv_conf_check(conf, tables, 1, true, errp) != RV_OK) return NULL;
     rv_cql_session_t *s = calloc(1, sizeof(*s));
     if (!s) {
         rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
@@ -121,8 +119,7 @@ rv_cql_session_t *rv_cql_session_new(uv_loop_t *loop, const rv_conf_t *conf, rv_
     s->schema_timeout = (uint64_t)rv_conf_ms(conf, t, "cql.schema.agreement.timeout");
     s->token_aware = rv_conf_bool(conf, t, "cql.token.aware");
     s->discovery = rv_conf_bool(conf, t, "cql.peers.discovery");
-    if (s->reconnect_max < s->reconnect_min)
-        s->reconnect_max = s->reconnect_min;
+    if (s->reconnect_max < s->reconnect_min) s->reconnect_max = s->reconnect_min;
     if (s->username && !s->username[0]) {
         free(s->username);
         s->username = NULL;
@@ -132,12 +129,16 @@ rv_cql_session_t *rv_cql_session_new(uv_loop_t *loop, const rv_conf_t *conf, rv_
         rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
         return NULL;
     }
-    rv__cql_timers_init(&s->timers, loop, s);
+    rv__cql_timers_init(&s->timers, loop);
     s->open_handles++;
     uv_idle_init(loop, &s->idle);
     s->idle.data = s;
     s->open_handles++;
+    uv_prepare_init(loop, &s->flusher);
+    s->flusher.data = s;
+    s->open_handles++;
     s->later.fn = on_later;
+    s->refresh.fn = on_refresh;
     return s;
 }
 
@@ -160,8 +161,7 @@ void rv_cql_session_stats(const rv_cql_session_t *s, rv_cql_stats_t *out)
     out->connections = 0;
     for (size_t i = 0; i < s->nhosts; i++) {
         out->connections += (uint32_t)s->hosts[i]->nready;
-        if (s->hosts[i]->nready)
-            out->hosts_up++;
+        if (s->hosts[i]->nready) out->hosts_up++;
     }
     out->queued = (uint32_t)s->queue.n;
 }
@@ -170,8 +170,7 @@ void rv_cql_session_stats(const rv_cql_session_t *s, rv_cql_stats_t *out)
 
 static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-    if (a->ss_family != b->ss_family)
-        return false;
+    if (a->ss_family != b->ss_family) return false;
     if (a->ss_family == AF_INET) {
         const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
         return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
@@ -203,16 +202,14 @@ static bool make_addr(struct sockaddr_storage *ss, const uint8_t *addr, size_t a
 static rv__cql_host_t *find_host(rv_cql_session_t *s, const struct sockaddr_storage *ss)
 {
     for (size_t i = 0; i < s->nhosts; i++)
-        if (same_addr(&s->hosts[i]->addr, ss))
-            return s->hosts[i];
+        if (same_addr(&s->hosts[i]->addr, ss)) return s->hosts[i];
     return NULL;
 }
 
 rv__cql_host_t *rv__cql_session_find_host(rv_cql_session_t *s, const uint8_t *addr, size_t alen)
 {
     struct sockaddr_storage ss;
-    if (!make_addr(&ss, addr, alen, s->port))
-        return NULL;
+    if (!make_addr(&ss, addr, alen, s->port)) return NULL;
     return find_host(s, &ss);
 }
 
@@ -226,11 +223,9 @@ static rv__cql_host_t *add_host(rv_cql_session_t *s, const struct sockaddr_stora
                                 bool contact)
 {
     rv__cql_host_t *h = find_host(s, ss);
-    if (h)
-        return h;
+    if (h) return h;
     rv__cql_host_t **hosts = realloc(s->hosts, (s->nhosts + 1) * sizeof(*hosts));
-    if (!hosts)
-        return NULL;
+    if (!hosts) return NULL;
     s->hosts = hosts;
     h = calloc(1, sizeof(*h));
     if (!h || !(h->conns = calloc(s->per_host, sizeof(*h->conns)))) {
@@ -272,15 +267,11 @@ static void host_free(rv__cql_host_t *h)
 static void host_fill(rv__cql_host_t *h)
 {
     rv_cql_session_t *s = h->s;
-    if (s->state != RV__SESS_CONNECTING && s->state != RV__SESS_CONNECTED)
-        return;
-    if (rv__cql_deadline_armed(&h->reconnect))
-        return;
+    if (s->state != RV__SESS_CONNECTING && s->state != RV__SESS_CONNECTED) return;
+    if (rv__cql_deadline_armed(&h->reconnect)) return;
     for (size_t i = 0; i < s->per_host; i++) {
-        if (h->conns[i])
-            continue;
-        if (h->attempts)
-            s->stats.reconnects++;
+        if (h->conns[i]) continue;
+        if (h->attempts) s->stats.reconnects++;
         h->conns[i] = rv__cql_conn_open(h, i);
         if (!h->conns[i]) {
             rv__cql_log(s, 0, "%s: out of memory opening a connection", h->name);
@@ -295,8 +286,7 @@ static uint64_t backoff(rv_cql_session_t *s, int attempt)
     uint64_t d = s->reconnect_min;
     for (int i = 1; i < attempt && d < s->reconnect_max; i++)
         d *= 2;
-    if (d > s->reconnect_max)
-        d = s->reconnect_max;
+    if (d > s->reconnect_max) d = s->reconnect_max;
     /* Up to 20% jitter. */
     return d + (uint64_t)((double)d * 0.2 * ((double)rand() / ((double)RAND_MAX + 1.0)));
 }
@@ -317,11 +307,9 @@ static void build_ring(rv_cql_session_t *s)
     free(s->ring);
     s->ring = NULL;
     s->nring = 0;
-    if (!n)
-        return;
+    if (!n) return;
     s->ring = malloc(n * sizeof(*s->ring));
-    if (!s->ring)
-        return;
+    if (!s->ring) return;
     for (size_t i = 0; i < s->nhosts; i++)
         for (size_t k = 0; k < s->hosts[i]->ntokens; k++)
             s->ring[s->nring++] = (rv__cql_ring_entry_t){s->hosts[i]->tokens[k], s->hosts[i]};
@@ -349,8 +337,7 @@ static rv__cql_conn_t *host_conn(rv__cql_host_t *h)
     rv__cql_conn_t *best = NULL;
     for (size_t i = 0; i < h->s->per_host; i++) {
         rv__cql_conn_t *c = h->conns[i];
-        if (c && rv__cql_conn_has_room(c) && (!best || c->inflight < best->inflight))
-            best = c;
+        if (c && rv__cql_conn_has_room(c) && (!best || c->inflight < best->inflight)) best = c;
     }
     return best;
 }
@@ -358,15 +345,11 @@ static rv__cql_conn_t *host_conn(rv__cql_host_t *h)
 rv__cql_conn_t *rv__cql_session_pick(rv_cql_session_t *s, rv_cql_request_t *rq)
 {
     rv__cql_conn_t *c;
-    if (rq->prefer && (c = host_conn(rq->prefer)))
-        return c;
-    if (rq->has_token && s->nring && (c = host_conn(ring_owner(s, rq->token))))
-        return c;
+    if (rq->prefer && (c = host_conn(rq->prefer))) return c;
+    if (rq->has_token && s->nring && (c = host_conn(ring_owner(s, rq->token)))) return c;
     size_t n = s->nhosts;
-    if (n == 0)
-        return NULL;
-    if (n == 1)
-        return host_conn(s->hosts[0]);
+    if (n == 0) return NULL;
+    if (n == 1) return host_conn(s->hosts[0]);
     /* Round robin; a retry first tries the hosts the last attempt did not use. */
     size_t start = s->rr++;
     rv__cql_host_t *skipped = NULL;
@@ -376,8 +359,7 @@ rv__cql_conn_t *rv__cql_session_pick(rv_cql_session_t *s, rv_cql_request_t *rq)
             skipped = h;
             continue;
         }
-        if ((c = host_conn(h)))
-            return c;
+        if ((c = host_conn(h))) return c;
     }
     return skipped ? host_conn(skipped) : NULL;
 }
@@ -395,16 +377,18 @@ static void connect_done(rv_cql_session_t *s, const rv_error_t *err)
         for (size_t i = 0; i < s->nhosts; i++) {
             rv__cql_host_t *h = s->hosts[i];
             for (size_t k = 0; k < s->per_host; k++)
-                if (h->conns[k])
-                    rv__cql_conn_fail(h->conns[k], NULL);
+                if (h->conns[k]) rv__cql_conn_fail(h->conns[k], NULL);
             host_free(h);
         }
         s->nhosts = 0;
         free(s->ring);
         s->ring = NULL;
         s->nring = 0;
+        /* Only those waiting now: a callback may start new ones, which then
+         * wait for the next connect. */
+        size_t n = s->queue.n;
         rv_cql_request_t *rq;
-        while ((rq = rv__cql_rq_list_pop(&s->queue))) {
+        while (n-- && (rq = rv__cql_rq_list_pop(&s->queue))) {
             rq->state = RV__RQS_NEW;
             rv__cql_request_complete(rq, NULL, err);
         }
@@ -412,8 +396,7 @@ static void connect_done(rv_cql_session_t *s, const rv_error_t *err)
         s->state = RV__SESS_CONNECTED;
         rv__cql_log(s, 2, "connected: %zu host(s) known", s->nhosts);
     }
-    if (cb)
-        cb(s, err, opaque);
+    if (cb) cb(s, err, opaque);
 }
 
 /* Connect failures are judged here, on a later loop turn, when the failed
@@ -426,14 +409,12 @@ static void on_later(rv__cql_deadline_t *d)
 /* Every contact host made its first attempt and none is ready: give up. */
 static void check_connect_failed(rv_cql_session_t *s)
 {
-    if (s->state != RV__SESS_CONNECTING || s->resolving || s->discovered)
-        return;
+    if (s->state != RV__SESS_CONNECTING || s->resolving || s->discovered) return;
     for (size_t i = 0; i < s->nhosts; i++)
-        if (!s->hosts[i]->tried || s->hosts[i]->nready)
-            return;
-    rv_error_t *e = s->connect_error ? rv_error_copy(s->connect_error)
-                                     : rv_error_new(RV_ERR_UNAVAILABLE, true,
-                                                    "no contact point is reachable");
+        if (!s->hosts[i]->tried || s->hosts[i]->nready) return;
+    rv_error_t *e = s->connect_error
+                        ? rv_error_copy(s->connect_error)
+                        : rv_error_new(RV_ERR_UNAVAILABLE, true, "no contact point is reachable");
     connect_done(s, e);
     rv_error_destroy(e);
 }
@@ -463,9 +444,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     s->resolving--;
     s->open_handles--;
     if (status < 0) {
-        rv_error_t *e = rv_error_new(RV_ERR_FROM_UV(status), true,
-                                     "cannot resolve contact point %s: %s", r->name,
-                                     uv_strerror(status));
+        rv_error_t *e =
+            rv_error_new(RV_ERR_FROM_UV(status), true, "cannot resolve contact point %s: %s",
+                         r->name, uv_strerror(status));
         if (s->state == RV__SESS_CONNECTING) {
             rv_error_destroy(s->connect_error);
             s->connect_error = e;
@@ -488,8 +469,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     uv_freeaddrinfo(res);
     free(r);
-    if (s->state == RV__SESS_CONNECTING && s->resolving == 0)
-        start_pools(s);
+    if (s->state == RV__SESS_CONNECTING && s->resolving == 0) start_pools(s);
     maybe_closed(s);
 }
 
@@ -511,8 +491,7 @@ static rv_err_t add_contact(rv_cql_session_t *s, const char *item, rv_error_t **
         colon = end[1] == ':' ? end + 1 : NULL;
     } else {
         colon = strrchr(item, ':');
-        if (colon && strchr(item, ':') != colon)
-            colon = NULL; /* a bare IPv6 address */
+        if (colon && strchr(item, ':') != colon) colon = NULL; /* a bare IPv6 address */
         hl = colon ? (size_t)(colon - item) : strlen(item);
     }
     if (hl == 0 || hl >= sizeof(host))
@@ -524,21 +503,19 @@ static rv_err_t add_contact(rv_cql_session_t *s, const char *item, rv_error_t **
         char *end;
         long p = strtol(colon + 1, &end, 10);
         if (*end || p < 1 || p > 65535)
-            return rv_error_set(errp, RV_ERR_CONFIG, false, "cql.contact.points: bad port in \"%s\"",
-                                item);
+            return rv_error_set(errp, RV_ERR_CONFIG, false,
+                                "cql.contact.points: bad port in \"%s\"", item);
         port = (int)p;
     }
     uint8_t a[16];
     struct sockaddr_storage ss;
     if (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1) {
         make_addr(&ss, a, strchr(host, ':') ? 16 : 4, port);
-        if (!add_host(s, &ss, true))
-            return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
+        if (!add_host(s, &ss, true)) return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
         return RV_OK;
     }
     resolve_t *r = calloc(1, sizeof(*r));
-    if (!r)
-        return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
+    if (!r) return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
     r->s = s;
     r->port = port;
     snprintf(r->name, sizeof(r->name), "%s", host);
@@ -560,8 +537,7 @@ static rv_err_t add_contact(rv_cql_session_t *s, const char *item, rv_error_t **
 rv_err_t rv_cql_session_connect(rv_cql_session_t *s, rv_cql_session_fn cb, void *opaque,
                                 rv_error_t **errp)
 {
-    if (!s)
-        return rv_error_set(errp, RV_ERR_INVALID, false, "rv_cql_session_connect: no session");
+    if (!s) return rv_error_set(errp, RV_ERR_INVALID, false, "rv_cql_session_connect: no session");
     if (s->state != RV__SESS_NEW)
         return rv_error_set(errp, RV_ERR_STATE, false,
                             "the CQL session is already connecting, connected or closed");
@@ -586,8 +562,7 @@ rv_err_t rv_cql_session_connect(rv_cql_session_t *s, rv_cql_session_fn cb, void 
         char *end = tok + strlen(tok);
         while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
             *--end = '\0';
-        if (!*tok)
-            continue;
+        if (!*tok) continue;
         items++;
         e = add_contact(s, tok, errp);
     }
@@ -603,8 +578,7 @@ rv_err_t rv_cql_session_connect(rv_cql_session_t *s, rv_cql_session_fn cb, void 
         s->connect_cb = NULL;
         return e;
     }
-    if (s->resolving == 0)
-        start_pools(s);
+    if (s->resolving == 0) start_pools(s);
     return RV_OK;
 }
 
@@ -621,21 +595,18 @@ static void read_tokens(rv__cql_host_t *h, const rv_cql_result_t *res, size_t ro
         rv_cql_value_count(&v, &n) != RV_OK || rv_cql_iter_init(&it, &v) != RV_OK)
         return;
     int64_t *t = n ? malloc(n * sizeof(*t)) : NULL;
-    if (n && !t)
-        return;
+    if (n && !t) return;
     size_t k = 0;
     while (k < n && rv_cql_iter_next(&it, &el) == RV_OK) {
         char buf[32];
         const char *p;
         size_t len;
-        if (rv_cql_value_get_text(&el, &p, &len) != RV_OK || len >= sizeof(buf))
-            continue;
+        if (rv_cql_value_get_text(&el, &p, &len) != RV_OK || len >= sizeof(buf)) continue;
         memcpy(buf, p, len);
         buf[len] = '\0';
         char *end;
         long long x = strtoll(buf, &end, 10);
-        if (*end == '\0' && end != buf)
-            t[k++] = x;
+        if (*end == '\0' && end != buf) t[k++] = x;
     }
     free(h->tokens);
     h->tokens = t;
@@ -653,11 +624,11 @@ static bool inet_cell(const rv_cql_result_t *res, size_t row, const char *name, 
 
 static void discovery_finished(rv_cql_session_t *s)
 {
+    s->refreshing = false;
     build_ring(s);
     for (size_t i = 0; i < s->nhosts; i++)
         host_fill(s->hosts[i]);
-    if (s->state == RV__SESS_CONNECTING)
-        connect_done(s, NULL);
+    if (s->state == RV__SESS_CONNECTING) connect_done(s, NULL);
     rv__cql_session_drain(s);
 }
 
@@ -671,8 +642,8 @@ static bool rows_ok(rv_cql_session_t *s, const char *what, rv__cql_response_t *r
     if (resp->h.opcode != RV__CQL_OP_RESULT || !resp->result ||
         resp->result->kind != RV_CQL_RESULT_ROWS) {
         if (resp->h.opcode == RV__CQL_OP_ERROR)
-            rv__cql_log(s, 1, "discovery: reading %s failed: %.*s", what,
-                        (int)resp->error.msg_len, resp->error.msg);
+            rv__cql_log(s, 1, "discovery: reading %s failed: %.*s", what, (int)resp->error.msg_len,
+                        resp->error.msg);
         return false;
     }
     return true;
@@ -681,8 +652,7 @@ static bool rows_ok(rv_cql_session_t *s, const char *what, rv__cql_response_t *r
 static void peers_done(rv_cql_request_t *irq, rv__cql_response_t *resp, const rv_error_t *err)
 {
     rv_cql_session_t *s = irq->s;
-    if (s->state == RV__SESS_CLOSING || s->state == RV__SESS_CLOSED)
-        return;
+    if (s->state == RV__SESS_CLOSING || s->state == RV__SESS_CLOSED) return;
     if (rows_ok(s, "system.peers", resp, err)) {
         const rv_cql_result_t *res = resp->result;
         for (size_t r = 0; r < rv_cql_result_row_count(res); r++) {
@@ -693,11 +663,9 @@ static void peers_done(rv_cql_request_t *irq, rv__cql_response_t *resp, const rv
             if (!ok || (alen == 4 && !memcmp(a, any4, 4)) || (alen == 16 && !memcmp(a, any6, 16)))
                 ok = inet_cell(res, r, "peer", a, &alen);
             struct sockaddr_storage ss;
-            if (!ok || !make_addr(&ss, a, alen, s->port))
-                continue;
+            if (!ok || !make_addr(&ss, a, alen, s->port)) continue;
             rv__cql_host_t *h = add_host(s, &ss, false);
-            if (h)
-                read_tokens(h, res, r);
+            if (h) read_tokens(h, res, r);
         }
     }
     discovery_finished(s);
@@ -707,8 +675,7 @@ static void local_done(rv_cql_request_t *irq, rv__cql_response_t *resp, const rv
 {
     rv_cql_session_t *s = irq->s;
     rv__cql_host_t *h = irq->ctx;
-    if (s->state == RV__SESS_CLOSING || s->state == RV__SESS_CLOSED)
-        return;
+    if (s->state == RV__SESS_CLOSING || s->state == RV__SESS_CLOSED) return;
     if (rows_ok(s, "system.local", resp, err) && rv_cql_result_row_count(resp->result) > 0)
         read_tokens(h, resp->result, 0);
     rv_cql_request_t *p = rv__cql_internal_query(s, "SELECT * FROM system.peers", peers_done, NULL);
@@ -726,8 +693,8 @@ static void discover(rv_cql_session_t *s, rv__cql_conn_t *c)
         discovery_finished(s);
         return;
     }
-    rv_cql_request_t *rq = rv__cql_internal_query(
-        s, "SELECT * FROM system.local WHERE key='local'", local_done, c->host);
+    rv_cql_request_t *rq = rv__cql_internal_query(s, "SELECT * FROM system.local WHERE key='local'",
+                                                  local_done, c->host);
     if (!rq) {
         discovery_finished(s);
         return;
@@ -737,6 +704,80 @@ static void discover(rv_cql_session_t *s, rv__cql_conn_t *c)
 }
 
 /* --------------------------------------------------------- connection hooks */
+
+/* ------------------------------------------------------------------ events */
+
+static void register_done(rv_cql_request_t *rq, rv__cql_response_t *resp, const rv_error_t *err)
+{
+    rv_cql_session_t *s = rq->s;
+    if (err)
+        rv__cql_log(s, 2, "REGISTER for cluster events failed: %s", rv_error_msg(err));
+    else if (resp->h.opcode != RV__CQL_OP_READY)
+        rv__cql_log(s, 1, "REGISTER answered with %s", rv__cql_opcode_name(resp->h.opcode));
+}
+
+/* One connection of the session listens to topology and status events, as
+ * the protocol advises (not all of them: each event would come N times). */
+static void choose_control(rv_cql_session_t *s, rv__cql_conn_t *c)
+{
+    if (s->control || !c || c->state != RV__CONN_READY) return;
+    rv_cql_request_t *rq = rv__cql_request_new(s, RV__RQ_INTERNAL, s->request_timeout);
+    if (!rq) return;
+    static const char *const events[] = {"TOPOLOGY_CHANGE", "STATUS_CHANGE"};
+    rv__cql_encode_register(&rq->frame, events, 2);
+    if (rq->frame.oom) {
+        rv__cql_request_free(rq);
+        return;
+    }
+    rq->pin = c;
+    rq->done = register_done;
+    s->control = c;
+    rv__cql_request_start(rq);
+}
+
+static void discover(rv_cql_session_t *s, rv__cql_conn_t *c);
+
+static void on_refresh(rv__cql_deadline_t *d)
+{
+    rv_cql_session_t *s = CONTAINER_OF(d, rv_cql_session_t, refresh);
+    if (s->state != RV__SESS_CONNECTED || s->refreshing) return;
+    for (size_t i = 0; i < s->nhosts; i++)
+        for (size_t k = 0; k < s->per_host; k++) {
+            rv__cql_conn_t *c = s->hosts[i]->conns[k];
+            if (c && c->state == RV__CONN_READY) {
+                s->refreshing = true;
+                discover(s, c);
+                return;
+            }
+        }
+}
+
+void rv__cql_session_on_event(rv__cql_conn_t *c, const rv__cql_response_t *resp)
+{
+    rv_cql_session_t *s = c->s;
+    const rv__cql_event_t *ev = &resp->event;
+    rv__cql_log(s, 2, "event %.*s %.*s", (int)ev->type_len, ev->type, (int)ev->change_len,
+                ev->change);
+    if (s->state != RV__SESS_CONNECTED) return;
+    uint64_t now = uv_now(s->loop);
+    if (ev->type_len == 15 && !memcmp(ev->type, "TOPOLOGY_CHANGE", 15)) {
+        /* Nodes announce themselves before their native port is open: look
+         * again in a second. */
+        if (s->discovery) rv__cql_deadline_arm(&s->timers, &s->refresh, now + 1000);
+        return;
+    }
+    if (ev->type_len == 13 && !memcmp(ev->type, "STATUS_CHANGE", 13) && ev->change_len == 2 &&
+        !memcmp(ev->change, "UP", 2)) {
+        /* A host we are backing off from is back: try it soon, not at the
+         * end of its current delay. */
+        rv__cql_host_t *h = rv__cql_session_find_host(s, ev->addr, ev->addr_len);
+        if (h && rv__cql_deadline_armed(&h->reconnect)) {
+            h->attempts = 0;
+            rv__cql_deadline_arm(&s->timers, &h->reconnect,
+                                 now + 1000 < h->reconnect.at ? now + 1000 : h->reconnect.at);
+        }
+    }
+}
 
 void rv__cql_session_on_conn_ready(rv__cql_conn_t *c)
 {
@@ -753,6 +794,7 @@ void rv__cql_session_on_conn_ready(rv__cql_conn_t *c)
         s->discovered = true;
         discover(s, c);
     }
+    choose_control(s, c);
     rv__cql_session_drain(s);
 }
 
@@ -760,10 +802,17 @@ void rv__cql_session_on_conn_closed(rv__cql_conn_t *c, const rv_error_t *err)
 {
     rv_cql_session_t *s = c->s;
     rv__cql_host_t *h = c->host;
-    if (h->conns[c->slot] == c)
-        h->conns[c->slot] = NULL;
-    if (c->was_ready)
-        h->nready--;
+    if (h->conns[c->slot] == c) h->conns[c->slot] = NULL;
+    if (c->was_ready) h->nready--;
+    if (s->control == c) {
+        /* Another ready connection takes over listening to events. */
+        s->control = NULL;
+        for (size_t i = 0; i < s->nhosts && !s->control; i++)
+            for (size_t k = 0; k < s->per_host && !s->control; k++)
+                if (s->hosts[i]->conns[k] && s->hosts[i]->conns[k] != c &&
+                    s->state == RV__SESS_CONNECTED)
+                    choose_control(s, s->hosts[i]->conns[k]);
+    }
     if (s->state == RV__SESS_CLOSING || s->state == RV__SESS_CLOSED || s->state == RV__SESS_NEW)
         return;
     if (err) {
@@ -787,13 +836,6 @@ void rv__cql_session_on_conn_closed(rv__cql_conn_t *c, const rv_error_t *err)
         rv__cql_deadline_arm(&s->timers, &s->later, uv_now(s->loop));
 }
 
-void rv__cql_session_on_event(rv__cql_conn_t *c, const rv__cql_response_t *resp)
-{
-    const rv__cql_event_t *ev = &resp->event;
-    rv__cql_log(c->s, 3, "event %.*s %.*s", (int)ev->type_len, ev->type, (int)ev->change_len,
-                ev->change);
-}
-
 /* ------------------------------------------------------------------ closing */
 
 static void free_session(rv_cql_session_t *s)
@@ -814,8 +856,7 @@ static void free_session(rv_cql_session_t *s)
 
 static void maybe_closed(rv_cql_session_t *s)
 {
-    if (s->state != RV__SESS_CLOSING || s->open_handles > 0)
-        return;
+    if (s->state != RV__SESS_CLOSING || s->open_handles > 0) return;
     s->state = RV__SESS_CLOSED;
     rv_cql_session_fn cb = s->close_cb;
     void *opaque = s->close_opaque;
@@ -825,8 +866,7 @@ static void maybe_closed(rv_cql_session_t *s)
         return;
     }
     /* The callback may destroy the session: nothing touches s after it. */
-    if (cb)
-        cb(s, NULL, opaque);
+    if (cb) cb(s, NULL, opaque);
 }
 
 void rv__cql_session_on_conn_freed(rv_cql_session_t *s)
@@ -843,8 +883,7 @@ static void on_handle_closed(uv_handle_t *h)
 
 void rv_cql_session_close(rv_cql_session_t *s, rv_cql_session_fn cb, void *opaque)
 {
-    if (!s || s->state == RV__SESS_CLOSING || s->state == RV__SESS_CLOSED)
-        return;
+    if (!s || s->state == RV__SESS_CLOSING || s->state == RV__SESS_CLOSED) return;
     bool connecting = s->state == RV__SESS_CONNECTING;
     rv_cql_session_fn ccb = s->connect_cb;
     void *copaque = s->connect_opaque;
@@ -868,17 +907,16 @@ void rv_cql_session_close(rv_cql_session_t *s, rv_cql_session_fn cb, void *opaqu
         }
         rv__cql_request_complete(rq, NULL, err);
     }
-    rv__cql_pcache_fail_all(s, err, !s->quiet);
+    rv__cql_pcache_fail_all(s, err);
     for (size_t i = 0; i < s->nhosts; i++) {
         rv__cql_host_t *h = s->hosts[i];
         rv__cql_deadline_disarm(&s->timers, &h->reconnect);
         for (size_t k = 0; k < s->per_host; k++)
-            if (h->conns[k])
-                rv__cql_conn_fail(h->conns[k], err);
+            if (h->conns[k]) rv__cql_conn_fail(h->conns[k], err);
     }
     rv__cql_deadline_disarm(&s->timers, &s->later);
-    if (connecting && ccb && !s->quiet)
-        ccb(s, err, copaque);
+    rv__cql_deadline_disarm(&s->timers, &s->refresh);
+    if (connecting && ccb && !s->quiet) ccb(s, err, copaque);
     rv_error_destroy(err);
 
     /* Closing the resolver requests: cancelled ones still call back. The
@@ -886,12 +924,12 @@ void rv_cql_session_close(rv_cql_session_t *s, rv_cql_session_fn cb, void *opaqu
     s->timers.timer.data = s;
     uv_close((uv_handle_t *)&s->timers.timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->idle, on_handle_closed);
+    uv_close((uv_handle_t *)&s->flusher, on_handle_closed);
 }
 
 void rv_cql_session_destroy(rv_cql_session_t *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     if (s->state == RV__SESS_CLOSED) {
         free_session(s);
         return;

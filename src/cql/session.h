@@ -34,8 +34,8 @@ typedef struct rv__cql_deadline rv__cql_deadline_t;
 typedef void (*rv__cql_deadline_fn)(rv__cql_deadline_t *d);
 
 struct rv__cql_deadline {
-    uint64_t at;  /* loop time, ms */
-    size_t idx;   /* position in the heap + 1; 0 when not armed */
+    uint64_t at; /* loop time, ms */
+    size_t idx;  /* position in the heap + 1; 0 when not armed */
     rv__cql_deadline_fn fn;
 };
 
@@ -46,7 +46,7 @@ typedef struct rv__cql_timers {
     uint64_t armed_at; /* when the uv timer is due; UINT64_MAX when stopped */
 } rv__cql_timers_t;
 
-void rv__cql_timers_init(rv__cql_timers_t *t, uv_loop_t *loop, void *data);
+void rv__cql_timers_init(rv__cql_timers_t *t, uv_loop_t *loop);
 /* (Re)arms d to fire at loop time `at`. False when out of memory. */
 bool rv__cql_deadline_arm(rv__cql_timers_t *t, rv__cql_deadline_t *d, uint64_t at);
 void rv__cql_deadline_disarm(rv__cql_timers_t *t, rv__cql_deadline_t *d);
@@ -59,18 +59,18 @@ void rv__cql_timers_free(rv__cql_timers_t *t);
 /* ----------------------------------------------------------------- requests */
 
 typedef enum rv__cql_rq_kind {
-    RV__RQ_EXECUTE,  /* user statement or batch: cb */
-    RV__RQ_PREPARE,  /* user rv_cql_prepare: pcb, waits on a cache entry */
-    RV__RQ_INTERNAL  /* the session's own: done */
+    RV__RQ_EXECUTE, /* user statement or batch: cb */
+    RV__RQ_PREPARE, /* user rv_cql_prepare: pcb, waits on a cache entry */
+    RV__RQ_INTERNAL /* the session's own: done */
 } rv__cql_rq_kind_t;
 
 typedef enum rv__cql_rq_state {
     RV__RQS_NEW,
-    RV__RQS_QUEUED,      /* in the session's queue */
-    RV__RQS_INFLIGHT,    /* written (or being written) on conn with stream */
-    RV__RQS_REPREPARE,   /* waiting for a re-prepare */
-    RV__RQS_SCHEMA,      /* holding a schema-change result until agreement */
-    RV__RQS_WAITING,     /* a prepare waiter (entry preparing, or deferred) */
+    RV__RQS_QUEUED,    /* in the session's queue */
+    RV__RQS_INFLIGHT,  /* written (or being written) on conn with stream */
+    RV__RQS_REPREPARE, /* waiting for a re-prepare */
+    RV__RQS_SCHEMA,    /* holding a schema-change result until agreement */
+    RV__RQS_WAITING,   /* a prepare waiter (entry preparing, or deferred) */
     RV__RQS_DONE
 } rv__cql_rq_state_t;
 
@@ -81,33 +81,34 @@ struct rv_cql_request {
     rv_cql_session_t *s;
     rv__cql_rq_kind_t kind;
     rv__cql_rq_state_t state;
-    rv__cql_buf_t frame;        /* the whole request frame, kept for re-sends */
-    rv__cql_id_slot_t *ids;     /* prepared ids inside frame (offsets from its start) */
+    rv__cql_buf_t frame;    /* the whole request frame, kept for re-sends */
+    rv__cql_id_slot_t *ids; /* prepared ids inside frame (offsets from its start) */
     size_t nids;
     bool idempotent;
-    bool orphan;                /* its caller is gone; freed when the stream comes back */
-    int attempts;               /* re-sends by the retry policy */
+    bool orphan;  /* its caller is gone; freed when the stream comes back */
+    int attempts; /* re-sends by the retry policy */
     int reprepares;
     rv__cql_deadline_t deadline;
-    rv__cql_deadline_t aux;     /* schema agreement polling */
+    rv__cql_deadline_t aux; /* schema agreement polling */
     uint64_t schema_until;
-    rv__cql_conn_t *conn;       /* in flight on */
+    rv__cql_conn_t *conn; /* in flight on */
     int16_t stream;
-    rv__cql_conn_t *pin;        /* must go on this connection (handshake, heartbeat) */
-    rv__cql_host_t *prefer;     /* try this host first (re-prepared there) */
-    rv__cql_host_t *last_host;  /* where the previous attempt went */
+    rv__cql_conn_t *pin;       /* must go on this connection (handshake, heartbeat) */
+    rv__cql_host_t *prefer;    /* try this host first (re-prepared there) */
+    rv__cql_host_t *last_host; /* where the previous attempt went */
     bool has_token;
     int64_t token;
-    rv_cql_request_t *next, *prev; /* session queue, or a waiter list */
+    rv_cql_request_t *next, *prev; /* in `list` */
+    struct rv__cql_rq_list *list;  /* the queue or waiter list it is in, or NULL */
     rv_cql_result_fn cb;
     rv_cql_prepare_fn pcb;
     void *opaque;
-    rv__cql_done_fn done;       /* internal requests */
-    void *ctx;                  /* internal requests' context */
-    rv__cql_pentry_t *pentry;   /* prepare waiters, re-prepare waiters */
-    rv_cql_result_t *held;      /* schema agreement: the result to deliver */
-    rv_cql_request_t *child;    /* schema agreement: the system query in flight */
-    uint8_t schema_local[16];   /* schema agreement: the coordinator's version */
+    rv__cql_done_fn done;     /* internal requests */
+    void *ctx;                /* internal requests' context */
+    rv__cql_pentry_t *pentry; /* prepare waiters, re-prepare waiters */
+    rv_cql_result_t *held;    /* schema agreement: the result to deliver */
+    rv_cql_request_t *child;  /* schema agreement: the system query in flight */
+    uint8_t schema_local[16]; /* schema agreement: the coordinator's version */
 };
 
 /* Intrusive FIFO of requests (via next/prev). */
@@ -160,28 +161,31 @@ typedef enum rv__cql_conn_state {
 struct rv__cql_conn {
     rv_cql_session_t *s;
     rv__cql_host_t *host;
-    size_t slot;                 /* index in host->conns */
+    size_t slot; /* index in host->conns */
     rv__cql_conn_state_t state;
     uv_tcp_t tcp;
     uv_connect_t creq;
     uv_write_t wreq;
-    rv__cql_buf_t out;           /* frames waiting to be written */
-    rv__cql_buf_t wbuf;          /* frames being written */
+    rv__cql_buf_t out;  /* frames waiting to be written */
+    rv__cql_buf_t wbuf; /* frames being written */
     bool writing;
     uint8_t *rbuf;
     size_t rlen, rcap;
-    rv_cql_request_t **slots;    /* by stream id */
+    rv_cql_request_t **slots; /* by stream id */
     uint16_t *free_ids;
     size_t nfree, nstreams;
-    size_t inflight;             /* live requests on the wire */
-    size_t orphans;              /* abandoned requests still holding a stream */
+    size_t inflight; /* live requests on the wire */
+    size_t orphans;  /* abandoned requests still holding a stream */
     rv__cql_deadline_t connect_deadline;
     rv__cql_deadline_t heartbeat;
-    uint64_t last_read;          /* loop time of the last frame received */
+    uint64_t last_read; /* loop time of the last frame received */
     bool heartbeat_inflight;
     bool was_ready;
-    int pending_uv_err;          /* a connect that failed at once, reported later */
-    char desc[80];               /* "127.0.0.1:9042#0" for messages */
+    bool defunct; /* too many orphans: closed on the next timer turn */
+    bool dirty;   /* in the session's list of connections to flush */
+    rv__cql_conn_t *dirty_next, *dirty_prev;
+    int pending_uv_err; /* a connect that failed at once, reported later */
+    char desc[80];      /* "127.0.0.1:9042#0" for messages */
 };
 
 /* Opens a connection to host for pool slot `slot` (handshake included).
@@ -194,6 +198,9 @@ bool rv__cql_conn_send(rv__cql_conn_t *c, rv_cql_request_t *rq);
 /* Closes the connection with a reason: every in-flight request hears err
  * (retried or failed), then the socket closes. NULL err: a quiet close. */
 void rv__cql_conn_fail(rv__cql_conn_t *c, const rv_error_t *err);
+/* Writes the frames of every connection that has some (the session's
+ * uv_prepare_t calls it just before the loop polls). */
+void rv__cql_conn_flush_dirty(rv_cql_session_t *s);
 /* The request gives up its stream (timeout or cancel); the stream stays
  * reserved until the server answers. */
 void rv__cql_conn_orphan(rv__cql_conn_t *c, rv_cql_request_t *rq);
@@ -203,30 +210,30 @@ void rv__cql_conn_orphan(rv__cql_conn_t *c, rv_cql_request_t *rq);
 struct rv__cql_host {
     rv_cql_session_t *s;
     struct sockaddr_storage addr;
-    char name[64];               /* "127.0.0.1:9042" */
-    rv__cql_conn_t **conns;      /* per_host slots, NULL when empty */
+    char name[64];          /* "127.0.0.1:9042" */
+    rv__cql_conn_t **conns; /* per_host slots, NULL when empty */
     size_t nready;
-    size_t rr;                   /* round robin among its connections */
-    int attempts;                /* consecutive failed connection attempts */
-    bool tried;                  /* one connection attempt completed (connect phase) */
-    bool fatal;                  /* authentication failed: do not retry */
+    size_t rr;    /* round robin among its connections */
+    int attempts; /* consecutive failed connection attempts */
+    bool tried;   /* one connection attempt completed (connect phase) */
+    bool fatal;   /* authentication failed: do not retry */
     bool is_contact;
     rv__cql_deadline_t reconnect;
     rv_error_t *last_error;
-    int64_t *tokens;             /* from system.local / system.peers */
+    int64_t *tokens; /* from system.local / system.peers */
     size_t ntokens;
 };
 
 /* ---------------------------------------------------------- prepared cache */
 
 struct rv__cql_pentry {
-    rv_cql_prepared_t p;         /* first: the public handle is the entry */
+    rv_cql_prepared_t p; /* first: the public handle is the entry */
     bool ready;
-    rv__cql_rq_list_t waiters;   /* user prepares waiting for the first PREPARE */
+    rv__cql_rq_list_t waiters;     /* user prepares waiting for the first PREPARE */
     rv__cql_rq_list_t repreparing; /* requests waiting for a re-prepare */
-    rv__cql_host_t *reprep_host; /* where the re-prepare in flight goes */
+    rv__cql_host_t *reprep_host;   /* where the re-prepare in flight goes */
     bool reprep_inflight;
-    rv__cql_pentry_t *next;      /* hash chain */
+    rv__cql_pentry_t *next; /* hash chain */
 };
 
 rv__cql_pentry_t *rv__cql_pcache_find(rv_cql_session_t *s, const char *query, size_t len);
@@ -234,7 +241,7 @@ rv__cql_pentry_t *rv__cql_pcache_find(rv_cql_session_t *s, const char *query, si
  * on the same host (coalesced with other requests), then re-send rq. */
 void rv__cql_reprepare(rv_cql_request_t *rq, const rv__cql_srv_error_t *e, const rv_error_t *err);
 /* Fails and frees every cache entry's waiters (session close). */
-void rv__cql_pcache_fail_all(rv_cql_session_t *s, const rv_error_t *err, bool callbacks);
+void rv__cql_pcache_fail_all(rv_cql_session_t *s, const rv_error_t *err);
 void rv__cql_pcache_free(rv_cql_session_t *s);
 /* Deferred prepare completions (cache hits), run from the idle handle. */
 void rv__cql_deferred_run(rv_cql_session_t *s);
@@ -286,6 +293,8 @@ struct rv_cql_session {
 
     rv__cql_timers_t timers;
     uv_idle_t idle;
+    uv_prepare_t flusher;  /* writes what requests queued, once per loop turn */
+    rv__cql_conn_t *dirty; /* connections with frames to write */
     size_t open_handles;
 
     rv__cql_host_t **hosts;
@@ -294,24 +303,27 @@ struct rv_cql_session {
     rv__cql_ring_entry_t *ring;
     size_t nring;
 
-    rv__cql_rq_list_t queue;     /* waiting for a connection */
-    rv__cql_rq_list_t deferred;  /* prepare callbacks for the next loop turn */
-    rv__cql_rq_list_t parked;    /* holding a result until schema agreement */
+    rv__cql_rq_list_t queue;    /* waiting for a connection */
+    rv__cql_rq_list_t deferred; /* prepare callbacks for the next loop turn */
+    rv__cql_rq_list_t parked;   /* holding a result until schema agreement */
     rv__cql_pentry_t **pcache;
     size_t pcache_buckets, pcache_n;
 
-    int64_t last_ts;             /* client-side timestamps */
+    int64_t last_ts; /* client-side timestamps */
 
     rv_cql_session_fn connect_cb;
     void *connect_opaque;
-    size_t resolving;            /* contact points being resolved */
-    rv__cql_deadline_t later;    /* reports a connect failure on a later loop turn */
+    size_t resolving;           /* contact points being resolved */
+    rv__cql_deadline_t later;   /* reports a connect failure on a later loop turn */
+    rv__cql_conn_t *control;    /* the connection REGISTERed for cluster events */
+    rv__cql_deadline_t refresh; /* re-reads system.peers after a topology event */
+    bool refreshing;
     bool discovered;
-    rv_error_t *connect_error;   /* the last error while connecting */
+    rv_error_t *connect_error; /* the last error while connecting */
 
     rv_cql_session_fn close_cb;
     void *close_opaque;
-    bool quiet;                  /* destroying: no request callbacks */
+    bool quiet; /* destroying: no request callbacks */
     bool free_when_closed;
 
     rv_cql_log_fn log_fn;

@@ -18,14 +18,12 @@ static void stmt_defaults(rv_cql_stmt_t *st)
 
 static bool reserve_vals(rv_cql_stmt_t *st, size_t n)
 {
-    if (n <= st->capvals)
-        return true;
+    if (n <= st->capvals) return true;
     size_t cap = st->capvals ? st->capvals : 8;
     while (cap < n)
         cap *= 2;
     rv__cql_slot_t *v = realloc(st->vals, cap * sizeof(*v));
-    if (!v)
-        return false;
+    if (!v) return false;
     st->vals = v;
     st->capvals = cap;
     return true;
@@ -33,11 +31,9 @@ static bool reserve_vals(rv_cql_stmt_t *st, size_t n)
 
 rv_cql_stmt_t *rv_cql_stmt_new(const char *query, size_t nvalues)
 {
-    if (!query)
-        return NULL;
+    if (!query) return NULL;
     rv_cql_stmt_t *st = calloc(1, sizeof(*st));
-    if (!st)
-        return NULL;
+    if (!st) return NULL;
     stmt_defaults(st);
     st->query_len = strlen(query);
     st->query = strdup(query);
@@ -50,11 +46,9 @@ rv_cql_stmt_t *rv_cql_stmt_new(const char *query, size_t nvalues)
 
 rv_cql_stmt_t *rv_cql_stmt_new_prepared(const rv_cql_prepared_t *p)
 {
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     rv_cql_stmt_t *st = calloc(1, sizeof(*st));
-    if (!st)
-        return NULL;
+    if (!st) return NULL;
     stmt_defaults(st);
     st->prep = p;
     if (p->meta->nbind && !reserve_vals(st, p->meta->nbind)) {
@@ -66,8 +60,7 @@ rv_cql_stmt_t *rv_cql_stmt_new_prepared(const rv_cql_prepared_t *p)
 
 void rv_cql_stmt_destroy(rv_cql_stmt_t *st)
 {
-    if (!st)
-        return;
+    if (!st) return;
     free(st->query);
     rv__cql_buf_free(&st->data);
     free(st->vals);
@@ -78,8 +71,7 @@ void rv_cql_stmt_destroy(rv_cql_stmt_t *st)
 
 void rv_cql_stmt_reset(rv_cql_stmt_t *st)
 {
-    if (!st)
-        return;
+    if (!st) return;
     rv__cql_buf_reset(&st->data);
     st->nvals = 0;
     rv_error_destroy(st->err);
@@ -112,13 +104,10 @@ rv_err_t rv_cql_stmt_set_paging_state(rv_cql_stmt_t *st, const uint8_t *state, s
     free(st->paging);
     st->paging = NULL;
     st->paging_len = 0;
-    if (!state || !len)
-        return RV_OK;
-    if (len > INT32_MAX)
-        return RV_ERR_INVALID;
+    if (!state || !len) return RV_OK;
+    if (len > INT32_MAX) return RV_ERR_INVALID;
     st->paging = malloc(len);
-    if (!st->paging)
-        return RV_ERR_NOMEM;
+    if (!st->paging) return RV_ERR_NOMEM;
     memcpy(st->paging, state, len);
     st->paging_len = len;
     return RV_OK;
@@ -141,8 +130,7 @@ const rv_error_t *rv_cql_stmt_error(const rv_cql_stmt_t *st)
 
 static rv_err_t bind_value(rv_cql_stmt_t *st, size_t i, const rv__cql_in_t *in)
 {
-    if (!st)
-        return RV_ERR_INVALID;
+    if (!st) return RV_ERR_INVALID;
     const rv_cql_type_t *target = NULL;
     const char *name = NULL;
     if (st->prep) {
@@ -168,8 +156,7 @@ static rv_err_t bind_value(rv_cql_stmt_t *st, size_t i, const rv__cql_in_t *in)
     if (e != RV_OK) {
         st->data.len = off;
         st->data.oom = false;
-        if (name)
-            return rv_error_set(&st->err, e, false, "bind %zu (\"%s\"): %s", i, name, why);
+        if (name) return rv_error_set(&st->err, e, false, "bind %zu (\"%s\"): %s", i, name, why);
         return rv_error_set(&st->err, e, false, "bind %zu: %s", i, why);
     }
     if (off > UINT32_MAX)
@@ -181,10 +168,8 @@ static rv_err_t bind_value(rv_cql_stmt_t *st, size_t i, const rv__cql_in_t *in)
 
 rv_err_t rv__cql_stmt_validate(const rv_cql_stmt_t *st, rv_error_t **errp)
 {
-    if (st->err)
-        return rv_error_give(errp, rv_error_copy(st->err));
-    if (st->data.oom)
-        return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory binding values");
+    if (st->err) return rv_error_give(errp, rv_error_copy(st->err));
+    if (st->data.oom) return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory binding values");
     for (size_t i = 0; i < st->nvals; i++)
         if (st->vals[i].len == RV__CQL_UNBOUND)
             return rv_error_set(errp, RV_ERR_INVALID, false,
@@ -236,26 +221,22 @@ rv_err_t rv_cql_bind_double(rv_cql_stmt_t *st, size_t i, double v)
 }
 rv_err_t rv_cql_bind_text(rv_cql_stmt_t *st, size_t i, const char *s)
 {
-    if (!s)
-        return rv_cql_bind_null(st, i);
+    if (!s) return rv_cql_bind_null(st, i);
     return bind_value(st, i, IN(.tag = RV__IN_TEXT, .p = s, .n = strlen(s)));
 }
 rv_err_t rv_cql_bind_text_n(rv_cql_stmt_t *st, size_t i, const char *s, size_t len)
 {
-    if (!s && len)
-        return rv_cql_bind_null(st, i);
+    if (!s && len) return rv_cql_bind_null(st, i);
     return bind_value(st, i, IN(.tag = RV__IN_TEXT, .p = s, .n = len));
 }
 rv_err_t rv_cql_bind_blob(rv_cql_stmt_t *st, size_t i, const void *p, size_t len)
 {
-    if (!p && len)
-        return rv_cql_bind_null(st, i);
+    if (!p && len) return rv_cql_bind_null(st, i);
     return bind_value(st, i, IN(.tag = RV__IN_BLOB, .p = p, .n = len));
 }
 rv_err_t rv_cql_bind_uuid(rv_cql_stmt_t *st, size_t i, const uint8_t uuid[16])
 {
-    if (!uuid)
-        return rv_cql_bind_null(st, i);
+    if (!uuid) return rv_cql_bind_null(st, i);
     return bind_value(st, i, IN(.tag = RV__IN_UUID, .p = uuid, .n = 16));
 }
 rv_err_t rv_cql_bind_timestamp(rv_cql_stmt_t *st, size_t i, int64_t ms)
@@ -272,14 +253,12 @@ rv_err_t rv_cql_bind_time(rv_cql_stmt_t *st, size_t i, int64_t ns)
 }
 rv_err_t rv_cql_bind_inet(rv_cql_stmt_t *st, size_t i, const uint8_t *addr, size_t len)
 {
-    if (!addr)
-        return rv_cql_bind_null(st, i);
+    if (!addr) return rv_cql_bind_null(st, i);
     return bind_value(st, i, IN(.tag = RV__IN_INET, .p = addr, .n = len));
 }
 rv_err_t rv_cql_bind_varint(rv_cql_stmt_t *st, size_t i, const uint8_t *p, size_t len)
 {
-    if (!p)
-        return rv_cql_bind_null(st, i);
+    if (!p) return rv_cql_bind_null(st, i);
     return bind_value(st, i, IN(.tag = RV__IN_VARINT, .p = p, .n = len));
 }
 rv_err_t rv_cql_bind_varint_int64(rv_cql_stmt_t *st, size_t i, int64_t v)
@@ -291,25 +270,23 @@ rv_err_t rv_cql_bind_varint_int64(rv_cql_stmt_t *st, size_t i, int64_t v)
 rv_err_t rv_cql_bind_decimal(rv_cql_stmt_t *st, size_t i, int32_t scale, const uint8_t *unscaled,
                              size_t len)
 {
-    if (!unscaled)
-        return rv_cql_bind_null(st, i);
+    if (!unscaled) return rv_cql_bind_null(st, i);
     return bind_value(st, i, IN(.tag = RV__IN_DECIMAL, .scale = scale, .p = unscaled, .n = len));
 }
 rv_err_t rv_cql_bind_duration(rv_cql_stmt_t *st, size_t i, int32_t months, int32_t days,
                               int64_t nanos)
 {
-    return bind_value(st, i, IN(.tag = RV__IN_DURATION, .months = months, .days = days, .i = nanos));
+    return bind_value(st, i,
+                      IN(.tag = RV__IN_DURATION, .months = months, .days = days, .i = nanos));
 }
 rv_err_t rv_cql_bind_coll(rv_cql_stmt_t *st, size_t i, const rv_cql_coll_t *c)
 {
-    if (!c)
-        return rv_cql_bind_null(st, i);
+    if (!c) return rv_cql_bind_null(st, i);
     return bind_value(st, i, IN(.tag = RV__IN_COLL, .coll = c));
 }
 rv_err_t rv_cql_bind_raw(rv_cql_stmt_t *st, size_t i, const void *p, size_t len)
 {
-    if (!p && len)
-        return rv_cql_bind_null(st, i);
+    if (!p && len) return rv_cql_bind_null(st, i);
     return bind_value(st, i, IN(.tag = RV__IN_RAW, .p = p, .n = len));
 }
 
@@ -321,15 +298,13 @@ rv_cql_coll_t *rv_cql_coll_new(rv_cql_type_kind_t kind)
         kind != RV_CQL_UDT)
         return NULL;
     rv_cql_coll_t *c = calloc(1, sizeof(*c));
-    if (c)
-        c->kind = kind;
+    if (c) c->kind = kind;
     return c;
 }
 
 void rv_cql_coll_destroy(rv_cql_coll_t *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     rv__cql_buf_free(&c->buf);
     free(c);
 }
@@ -353,31 +328,27 @@ size_t rv_cql_coll_size(const rv_cql_coll_t *c)
 
 static rv_err_t add(rv_cql_coll_t *c, const rv__cql_in_t *in)
 {
-    if (!c)
-        return RV_ERR_INVALID;
+    if (!c) return RV_ERR_INVALID;
     if (c->n >= INT32_MAX) {
-        if (c->err == RV_OK)
-            c->err = RV_ERR_OVERFLOW;
+        if (c->err == RV_OK) c->err = RV_ERR_OVERFLOW;
         return RV_ERR_OVERFLOW;
     }
     if (in->coll == c) {
-        if (c->err == RV_OK)
-            c->err = RV_ERR_INVALID;
+        if (c->err == RV_OK) c->err = RV_ERR_INVALID;
         return RV_ERR_INVALID;
     }
     size_t start = c->buf.len;
     rv__cql_put_i32(&c->buf, 0);
     int32_t len;
     char why[256];
-    rv_err_t e = c->buf.oom ? RV_ERR_NOMEM
-                            : rv__cql_value_encode(&c->buf, in, NULL, &len, why, sizeof(why));
+    rv_err_t e =
+        c->buf.oom ? RV_ERR_NOMEM : rv__cql_value_encode(&c->buf, in, NULL, &len, why, sizeof(why));
     if (e == RV_OK && len == -2)
         e = RV_ERR_INVALID; /* "unset" has no meaning inside a collection */
     if (e != RV_OK) {
         c->buf.len = start;
         c->buf.oom = false;
-        if (c->err == RV_OK)
-            c->err = e;
+        if (c->err == RV_OK) c->err = e;
         return e;
     }
     rv__cql_store_u32(c->buf.data + start, (uint32_t)len);
@@ -419,26 +390,22 @@ rv_err_t rv_cql_coll_add_double(rv_cql_coll_t *c, double v)
 }
 rv_err_t rv_cql_coll_add_text(rv_cql_coll_t *c, const char *s)
 {
-    if (!s)
-        return rv_cql_coll_add_null(c);
+    if (!s) return rv_cql_coll_add_null(c);
     return add(c, IN(.tag = RV__IN_TEXT, .p = s, .n = strlen(s)));
 }
 rv_err_t rv_cql_coll_add_text_n(rv_cql_coll_t *c, const char *s, size_t len)
 {
-    if (!s && len)
-        return rv_cql_coll_add_null(c);
+    if (!s && len) return rv_cql_coll_add_null(c);
     return add(c, IN(.tag = RV__IN_TEXT, .p = s, .n = len));
 }
 rv_err_t rv_cql_coll_add_blob(rv_cql_coll_t *c, const void *p, size_t len)
 {
-    if (!p && len)
-        return rv_cql_coll_add_null(c);
+    if (!p && len) return rv_cql_coll_add_null(c);
     return add(c, IN(.tag = RV__IN_BLOB, .p = p, .n = len));
 }
 rv_err_t rv_cql_coll_add_uuid(rv_cql_coll_t *c, const uint8_t uuid[16])
 {
-    if (!uuid)
-        return rv_cql_coll_add_null(c);
+    if (!uuid) return rv_cql_coll_add_null(c);
     return add(c, IN(.tag = RV__IN_UUID, .p = uuid, .n = 16));
 }
 rv_err_t rv_cql_coll_add_timestamp(rv_cql_coll_t *c, int64_t ms)
@@ -455,14 +422,12 @@ rv_err_t rv_cql_coll_add_time(rv_cql_coll_t *c, int64_t ns)
 }
 rv_err_t rv_cql_coll_add_inet(rv_cql_coll_t *c, const uint8_t *addr, size_t len)
 {
-    if (!addr)
-        return rv_cql_coll_add_null(c);
+    if (!addr) return rv_cql_coll_add_null(c);
     return add(c, IN(.tag = RV__IN_INET, .p = addr, .n = len));
 }
 rv_err_t rv_cql_coll_add_varint(rv_cql_coll_t *c, const uint8_t *p, size_t len)
 {
-    if (!p)
-        return rv_cql_coll_add_null(c);
+    if (!p) return rv_cql_coll_add_null(c);
     return add(c, IN(.tag = RV__IN_VARINT, .p = p, .n = len));
 }
 rv_err_t rv_cql_coll_add_varint_int64(rv_cql_coll_t *c, int64_t v)
@@ -474,8 +439,7 @@ rv_err_t rv_cql_coll_add_varint_int64(rv_cql_coll_t *c, int64_t v)
 rv_err_t rv_cql_coll_add_decimal(rv_cql_coll_t *c, int32_t scale, const uint8_t *unscaled,
                                  size_t len)
 {
-    if (!unscaled)
-        return rv_cql_coll_add_null(c);
+    if (!unscaled) return rv_cql_coll_add_null(c);
     return add(c, IN(.tag = RV__IN_DECIMAL, .scale = scale, .p = unscaled, .n = len));
 }
 rv_err_t rv_cql_coll_add_duration(rv_cql_coll_t *c, int32_t months, int32_t days, int64_t nanos)
@@ -484,14 +448,12 @@ rv_err_t rv_cql_coll_add_duration(rv_cql_coll_t *c, int32_t months, int32_t days
 }
 rv_err_t rv_cql_coll_add_coll(rv_cql_coll_t *c, const rv_cql_coll_t *inner)
 {
-    if (!inner)
-        return rv_cql_coll_add_null(c);
+    if (!inner) return rv_cql_coll_add_null(c);
     return add(c, IN(.tag = RV__IN_COLL, .coll = inner));
 }
 rv_err_t rv_cql_coll_add_raw(rv_cql_coll_t *c, const void *p, size_t len)
 {
-    if (!p && len)
-        return rv_cql_coll_add_null(c);
+    if (!p && len) return rv_cql_coll_add_null(c);
     return add(c, IN(.tag = RV__IN_RAW, .p = p, .n = len));
 }
 
@@ -499,11 +461,11 @@ rv_err_t rv_cql_coll_add_raw(rv_cql_coll_t *c, const void *p, size_t len)
 
 rv_cql_batch_t *rv_cql_batch_new(rv_cql_batch_type_t type)
 {
-    if (type != RV_CQL_BATCH_LOGGED && type != RV_CQL_BATCH_UNLOGGED && type != RV_CQL_BATCH_COUNTER)
+    if (type != RV_CQL_BATCH_LOGGED && type != RV_CQL_BATCH_UNLOGGED &&
+        type != RV_CQL_BATCH_COUNTER)
         return NULL;
     rv_cql_batch_t *b = calloc(1, sizeof(*b));
-    if (!b)
-        return NULL;
+    if (!b) return NULL;
     b->type = type;
     b->consistency = RV_CQL_CONSISTENCY_DEFAULT;
     b->serial = RV_CQL_CONSISTENCY_DEFAULT;
@@ -513,8 +475,7 @@ rv_cql_batch_t *rv_cql_batch_new(rv_cql_batch_type_t type)
 
 void rv_cql_batch_destroy(rv_cql_batch_t *b)
 {
-    if (!b)
-        return;
+    if (!b) return;
     rv__cql_buf_free(&b->body);
     free(b->ids);
     free(b);
@@ -526,8 +487,7 @@ rv_err_t rv_cql_batch_add(rv_cql_batch_t *b, const rv_cql_stmt_t *st, rv_error_t
     if (!b || !st)
         return rv_error_set(errp, RV_ERR_INVALID, false, "rv_cql_batch_add: no batch or statement");
     rv_err_t e = rv__cql_stmt_validate(st, errp);
-    if (e != RV_OK)
-        return e;
+    if (e != RV_OK) return e;
     if (b->count >= UINT16_MAX)
         return rv_error_set(errp, RV_ERR_OVERFLOW, false, "a batch holds at most 65535 statements");
     size_t start = b->body.len;
@@ -535,8 +495,7 @@ rv_err_t rv_cql_batch_add(rv_cql_batch_t *b, const rv_cql_stmt_t *st, rv_error_t
         if (b->nids == b->capids) {
             size_t cap = b->capids ? b->capids * 2 : 8;
             rv__cql_id_slot_t *ids = realloc(b->ids, cap * sizeof(*ids));
-            if (!ids)
-                return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
+            if (!ids) return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
             b->ids = ids;
             b->capids = cap;
         }
@@ -556,8 +515,7 @@ rv_err_t rv_cql_batch_add(rv_cql_batch_t *b, const rv_cql_stmt_t *st, rv_error_t
         b->body.oom = false;
         return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
     }
-    if (st->prep)
-        b->nids++;
+    if (st->prep) b->nids++;
     b->count++;
     return RV_OK;
 }
@@ -619,10 +577,8 @@ const rv_cql_type_t *rv_cql_prepared_bind_type(const rv_cql_prepared_t *p, size_
 
 int rv_cql_prepared_bind_index(const rv_cql_prepared_t *p, const char *name)
 {
-    if (!p || !name)
-        return -1;
+    if (!p || !name) return -1;
     for (size_t i = 0; i < p->meta->nbind; i++)
-        if (strcmp(p->meta->bind[i].name, name) == 0)
-            return (int)i;
+        if (strcmp(p->meta->bind[i].name, name) == 0) return (int)i;
     return -1;
 }

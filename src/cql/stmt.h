@@ -10,7 +10,7 @@
 #define RV__CQL_UNBOUND (-3)
 
 typedef struct rv__cql_slot {
-    int32_t len; /* -1 null, -2 unset, RV__CQL_UNBOUND */
+    int32_t len;  /* -1 null, -2 unset, RV__CQL_UNBOUND */
     uint32_t off; /* into the statement's data */
 } rv__cql_slot_t;
 

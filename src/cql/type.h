@@ -12,11 +12,11 @@
 
 struct rv_cql_type {
     uint16_t kind;
-    uint16_t n;                      /* sub-types */
-    const rv_cql_type_t **sub;       /* n sub-types */
-    const char **fields;             /* UDT: n field names */
-    const char *name;                /* UDT name or custom class */
-    const char *keyspace;            /* UDT keyspace */
+    uint16_t n;                /* sub-types */
+    const rv_cql_type_t **sub; /* n sub-types */
+    const char **fields;       /* UDT: n field names */
+    const char *name;          /* UDT name or custom class */
+    const char *keyspace;      /* UDT keyspace */
 };
 
 /* Reads one [option] type from r into the arena; NULL when r fails (r->err is

@@ -463,6 +463,33 @@ rv_env_t *rv_in_pop(rv_stage_t *st, int port)
     return env;
 }
 
+size_t rv_in_take(rv_stage_t *st, int port, rv_env_t **out, size_t max)
+{
+    rv_edge_t *e = st->in[port];
+    uint32_t n = edge_count(e);
+    if (n == 0 || e->cancelled || max == 0)
+        return 0;
+    uint32_t k = max < n ? (uint32_t)max : n;
+    for (uint32_t i = 0; i < k; i++)
+        out[i] = e->ring[(e->head + i) & e->mask];
+    e->head += k;
+    st->c.in += k;
+    if (n == e->cap) {
+        rv_stage_t *up = e->up;
+        if (e->full_since) {
+            up->c.wait_ns += uv_hrtime() - e->full_since;
+            e->full_since = 0;
+        }
+        up->want_room = true;
+        rv__schedule(up);
+    }
+    if (n == k && e->up_state != RV_UP_OPEN) {
+        st->want_events = true;
+        rv__schedule(st);
+    }
+    return k;
+}
+
 bool rv_in_closed(const rv_stage_t *st, int port)
 {
     const rv_edge_t *e = st->in[port];
@@ -544,6 +571,29 @@ void rv_out_push(rv_stage_t *st, int port, rv_env_t *env)
     e->tail++;
     st->c.out++;
     if (n + 1 == e->cap)
+        e->full_since = uv_hrtime();
+    rv_stage_t *down = e->down;
+    down->want_input = true;
+    rv__schedule(down);
+}
+
+void rv_out_give(rv_stage_t *st, int port, rv_env_t *const *envs, size_t k)
+{
+    if (k == 0)
+        return;
+    rv_edge_t *e = st->out[port];
+    uint32_t n = edge_count(e);
+    if (st->finished || e->cancelled || e->up_state != RV_UP_OPEN || n + k > e->cap) {
+        /* Rare paths keep the one-at-a-time rules (and their errors). */
+        for (size_t i = 0; i < k; i++)
+            rv_out_push(st, port, envs[i]);
+        return;
+    }
+    for (size_t i = 0; i < k; i++)
+        e->ring[(e->tail + (uint32_t)i) & e->mask] = envs[i];
+    e->tail += (uint32_t)k;
+    st->c.out += k;
+    if (n + k == e->cap)
         e->full_since = uv_hrtime();
     rv_stage_t *down = e->down;
     down->want_input = true;

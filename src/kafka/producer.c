@@ -38,6 +38,7 @@ typedef struct kprod {
     rv_env_t **ready;  /* flow: delivered, waiting for room downstream */
     size_t ready_head, ready_n, ready_cap;
     bool upstream_done, failed, cancelled;
+    bool reported; /* a delivery report came during the current poll */
     rv_error_t *upstream_err;
     rv_timer_t *connect_timer;
     char last_error[512];
@@ -174,9 +175,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             rv_env_release(env); /* the derived element holds it now */
         }
     }
-    note_held(p);
-    if (p->st && !rv_stage_finished(p->st))
-        rv_stage_wake(p->st);
+    p->reported = true;
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -191,10 +190,18 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     snprintf(p->last_error, sizeof(p->last_error), "%s", reason);
 }
 
+/* Delivery reports and errors, served on this thread; the stage runs once
+ * after a batch of reports rather than once per report. */
 static void on_queue(void *opaque)
 {
     kprod_t *p = opaque;
-    rd_kafka_poll(p->rk, 0); /* delivery reports and errors, on this thread */
+    p->reported = false;
+    rd_kafka_poll(p->rk, 0);
+    if (p->reported) {
+        note_held(p);
+        if (p->st && !rv_stage_finished(p->st))
+            rv_stage_wake(p->st);
+    }
 }
 
 /* ---------------------------------------------------------------- producing */
@@ -225,6 +232,19 @@ static rd_kafka_resp_err_t produce(kprod_t *p, rv_env_t *env, rv_error_t **errp)
         rv_error_set(errp, RV_ERR_INVALID, false,
                      "%s: a message names no topic and the stage has none", p->name);
         return RD_KAFKA_RESP_ERR__INVALID_ARG;
+    }
+    if (!out.topic && !out.headers && !out.timestamp_ms) {
+        /* The common case takes librdkafka's plain produce call, the one a
+         * hand-written producer loop uses. */
+        if (rd_kafka_produce(p->rkt, out.partition, out.copy_value ? RD_KAFKA_MSG_F_COPY : 0,
+                             (void *)out.value, out.value ? out.value_len : 0, out.key,
+                             out.key ? out.key_len : 0, env) == 0)
+            return RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd_kafka_resp_err_t err = rd_kafka_last_error();
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rv_error_give(errp, rv__kafka_error(err, "%s: producing to %s: %s", p->name, p->topic,
+                                                rd_kafka_err2str(err)));
+        return err;
     }
     rd_kafka_headers_t *hdrs = out.headers ? rd_kafka_headers_copy(out.headers) : NULL;
     rd_kafka_vu_t vu[9];

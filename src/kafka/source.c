@@ -12,13 +12,18 @@
  * last message of a stopped source must be destroyed before its librdkafka
  * handle, which the ack may destroy).
  *
- * Backpressure. When downstream stays full for pause.after, the assigned
- * partitions are paused: librdkafka stops fetching and throws away what it
- * prefetched, so memory stays bounded however slow the stream is. While
- * paused the stage still serves the queue (a keepalive timer and the pipe),
- * so rebalances are handled and max.poll.interval.ms never expires; a record
- * that still comes out then is kept in a small stash and emitted first. When
- * room returns the partitions resume from the last record taken.
+ * Backpressure. Records are taken only as far as downstream has room; what
+ * librdkafka prefetches meanwhile is bounded by its own queued.min.messages
+ * and queued.max.messages.kbytes. When downstream stays full for pause.after
+ * (a stalled stream, not merely a slow one), the assigned partitions are
+ * paused: librdkafka stops fetching and drops what it had prefetched, so a
+ * stall holds no records in memory. While paused the stage still serves the
+ * queue (a keepalive timer and the pipe), so rebalances are handled and
+ * max.poll.interval.ms never expires; a record that still comes out then is
+ * kept in a small stash and emitted first. When room returns the partitions
+ * resume from the last record taken. Pausing is not done at every full edge
+ * because librdkafka refetches what a pause dropped: pause.after keeps that
+ * cost to stalls.
  *
  * Partitions. Each assignment of a partition gets a kpart_t with its own
  * tracker. A revoked (or reset) partition's kpart_t is detached: it lives on
@@ -53,11 +58,18 @@ typedef struct kpart {
     bool revoking; /* revoked; waiting for its in-flight records */
 } kpart_t;
 
-typedef struct committed {
+/* A topic/partition and an offset: confirmed commits, and the partitions
+ * this source paused in librdkafka (offset unused). */
+typedef struct tpoff {
     char *topic;
     int32_t partition;
     int64_t offset;
-} committed_t;
+} tpoff_t;
+
+typedef struct tplist {
+    tpoff_t *v;
+    size_t n, cap;
+} tplist_t;
 
 struct ksrc {
     rv_stage_t *st; /* NULL once the stop hook ran */
@@ -74,20 +86,18 @@ struct ksrc {
     kpart_t **parts;
     size_t nparts, capparts;
     kpart_t *cache;
-    size_t live_parts; /* kpart_t objects alive, attached or detached */
     uint64_t live_msgs; /* records emitted and not yet acked */
     /* commits */
     uint64_t done_since;   /* records the watermarks passed since the last commit */
     int commits_in_flight; /* async commits not yet answered */
     bool commit_wanted;    /* a batch commit waits for the one in flight */
-    committed_t *committed;
-    size_t ncommitted, capcommitted;
+    tplist_t committed;  /* offsets the broker confirmed */
+    tplist_t app_paused; /* partitions paused in librdkafka by this source */
     /* records taken while there was no room (paused), emitted first */
     rd_kafka_message_t **stash;
     size_t stash_head, stash_n, stash_cap;
     rd_kafka_message_t **batch;
     bool paused;
-    bool got_metadata;
     /* a revoke waiting for in-flight records */
     rd_kafka_topic_partition_list_t *revoking;
     bool revoke_coop, revoke_lost;
@@ -129,7 +139,6 @@ static kpart_t *part_new(ksrc_t *s, const char *topic, int32_t partition)
     p->partition = partition;
     p->next_pos = -1;
     rv__koff_init(&p->trk);
-    s->live_parts++;
     return p;
 }
 
@@ -141,7 +150,6 @@ static void part_free(kpart_t *p)
     rv__koff_free(&p->trk);
     free(p->topic);
     free(p);
-    s->live_parts--;
 }
 
 static kpart_t *find_attached(ksrc_t *s, const char *topic, int32_t partition)
@@ -206,27 +214,92 @@ static kpart_t *lookup(ksrc_t *s, const rd_kafka_message_t *m)
 
 /* ---------------------------------------------------------------- commits */
 
-static void set_committed(ksrc_t *s, const char *topic, int32_t partition, int64_t offset)
+static tpoff_t *tp_find(const tplist_t *l, const char *topic, int32_t partition)
 {
-    for (size_t i = 0; i < s->ncommitted; i++) {
-        committed_t *c = &s->committed[i];
-        if (c->partition == partition && strcmp(c->topic, topic) == 0) {
-            c->offset = offset; /* the latest answer: a reset may move it back */
-            return;
-        }
-    }
-    if (s->ncommitted == s->capcommitted) {
-        size_t cap = s->capcommitted ? s->capcommitted * 2 : 16;
-        committed_t *nc = realloc(s->committed, cap * sizeof(*nc));
-        if (!nc)
-            return;
-        s->committed = nc;
-        s->capcommitted = cap;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].partition == partition && strcmp(l->v[i].topic, topic) == 0)
+            return &l->v[i];
+    return NULL;
+}
+
+static tpoff_t *tp_add(tplist_t *l, const char *topic, int32_t partition)
+{
+    tpoff_t *c = tp_find(l, topic, partition);
+    if (c)
+        return c;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        tpoff_t *nv = realloc(l->v, cap * sizeof(*nv));
+        if (!nv)
+            return NULL;
+        l->v = nv;
+        l->cap = cap;
     }
     char *t = strdup(topic);
     if (!t)
-        return;
-    s->committed[s->ncommitted++] = (committed_t){t, partition, offset};
+        return NULL;
+    l->v[l->n] = (tpoff_t){t, partition, -1};
+    return &l->v[l->n++];
+}
+
+/* Removes an entry; true when it was there. */
+static bool tp_remove(tplist_t *l, const char *topic, int32_t partition)
+{
+    tpoff_t *c = tp_find(l, topic, partition);
+    if (!c)
+        return false;
+    free(c->topic);
+    *c = l->v[--l->n];
+    return true;
+}
+
+static void tp_free(tplist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].topic);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+static void set_committed(ksrc_t *s, const char *topic, int32_t partition, int64_t offset)
+{
+    tpoff_t *c = tp_add(&s->committed, topic, partition);
+    if (c)
+        c->offset = offset; /* the latest answer: a reset may move it back */
+}
+
+static int64_t committed_of(const ksrc_t *s, const char *topic, int32_t partition)
+{
+    const tpoff_t *c = tp_find(&s->committed, topic, partition);
+    return c ? c->offset : -1;
+}
+
+/* Pauses (or resumes) partitions in librdkafka and remembers which ones this
+ * source paused: librdkafka keeps an application pause across unassign and
+ * reassign, and a resume of a partition that is not paused still restarts its
+ * fetch, so each partition is resumed only when it was paused. */
+static void pause_list(ksrc_t *s, rd_kafka_topic_partition_list_t *l)
+{
+    for (int i = 0; i < l->cnt; i++)
+        tp_add(&s->app_paused, l->elems[i].topic, l->elems[i].partition);
+    if (l->cnt > 0)
+        rd_kafka_pause_partitions(s->rk, l);
+}
+
+/* Resumes those of l this source had paused; returns how many. */
+static int resume_list(ksrc_t *s, const rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_topic_partition_list_t *r = rd_kafka_topic_partition_list_new(l->cnt + 1);
+    if (!r)
+        return 0;
+    for (int i = 0; i < l->cnt; i++)
+        if (tp_remove(&s->app_paused, l->elems[i].topic, l->elems[i].partition))
+            rd_kafka_topic_partition_list_add(r, l->elems[i].topic, l->elems[i].partition);
+    int n = r->cnt;
+    if (n > 0)
+        rd_kafka_resume_partitions(s->rk, r);
+    rd_kafka_topic_partition_list_destroy(r);
+    return n;
 }
 
 /* Sends one async commit of the watermarks that moved in parts[0..n) (all
@@ -291,19 +364,29 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return;
     rd_kafka_resp_err_t first = err;
+    bool retry = false;
     for (int i = 0; offsets && i < offsets->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &offsets->elems[i];
-        if (!err && !tp->err && tp->offset >= 0)
+        if (!err && !tp->err && tp->offset >= 0) {
             set_committed(s, tp->topic, tp->partition, tp->offset);
-        else if (!first)
+            continue;
+        }
+        if (!first)
             first = tp->err;
+        /* Not committed (the coordinator moved or was loading, say): unless
+         * a later commit already carries more, this partition's watermark is
+         * sent again with the next commit. */
+        kpart_t *p = find_attached(s, tp->topic, tp->partition);
+        if (p && !p->revoking && p->trk.committed == tp->offset) {
+            int64_t ok = committed_of(s, tp->topic, tp->partition);
+            p->trk.committed = ok;
+            retry = true;
+        }
     }
-    if (getenv("RV_KAFKA_DEBUG")) {
-        fprintf(stderr, "[%p] commit result %s:", (void *)s, rd_kafka_err2name(err));
-        for (int i = 0; offsets && i < offsets->cnt; i++)
-            fprintf(stderr, " %d@%lld(%s)", offsets->elems[i].partition,
-                    (long long)offsets->elems[i].offset, rd_kafka_err2name(offsets->elems[i].err));
-        fprintf(stderr, "\n");
+    if (retry && s->state < S_CLOSING) {
+        s->done_since++;
+        if (s->commit_timer && !rv_timer_active(s->commit_timer))
+            rv_timer_start(s->commit_timer, (uint64_t)s->kc.commit_interval_ms);
     }
     if (first) {
         s->stats.commit_errors++;
@@ -340,14 +423,12 @@ static void pause_all(ksrc_t *s)
         return;
     rd_kafka_topic_partition_list_t *l = active_list(s);
     if (l) {
-        if (l->cnt > 0)
-            rd_kafka_pause_partitions(s->rk, l);
+        pause_list(s, l);
         rd_kafka_topic_partition_list_destroy(l);
     }
     s->paused = true;
     s->stats.pauses++;
-    if (getenv("RV_KAFKA_DEBUG"))
-        fprintf(stderr, "%llu pause (emitted %llu)\n", (unsigned long long)(uv_hrtime() / 1000000), (unsigned long long)s->stats.emitted);
+
     if (s->keepalive_timer)
         rv_timer_start(s->keepalive_timer, keepalive_ms(s));
 }
@@ -362,8 +443,7 @@ static void resume_all(ksrc_t *s)
         return;
     rd_kafka_topic_partition_list_t *l = active_list(s);
     if (l) {
-        if (l->cnt > 0)
-            rd_kafka_resume_partitions(s->rk, l);
+        resume_list(s, l);
         rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(l->cnt + 1);
         for (size_t i = 0; seek && i < s->nparts; i++) {
             kpart_t *p = s->parts[i];
@@ -382,8 +462,7 @@ static void resume_all(ksrc_t *s)
     }
     s->paused = false;
     s->stats.resumes++;
-    if (getenv("RV_KAFKA_DEBUG"))
-        fprintf(stderr, "%llu resume (emitted %llu)\n", (unsigned long long)(uv_hrtime() / 1000000), (unsigned long long)s->stats.emitted);
+
     if (s->keepalive_timer)
         rv_timer_stop(s->keepalive_timer);
 }
@@ -729,12 +808,12 @@ static void on_assign(ksrc_t *s, rd_kafka_topic_partition_list_t *parts, bool co
     } else {
         rd_kafka_assign(s->rk, parts);
     }
-    /* librdkafka keeps an application pause across reassignment, so each new
-     * assignment is told explicitly whether to fetch. */
+    /* A partition paused before (by backpressure or an earlier revoke) is
+     * still paused in librdkafka: resume it, unless we are paused now. */
     if (s->paused || s->state != S_RUNNING)
-        rd_kafka_pause_partitions(s->rk, parts);
+        pause_list(s, parts);
     else
-        rd_kafka_resume_partitions(s->rk, parts);
+        resume_list(s, parts);
     s->stats.assigned += (uint64_t)parts->cnt;
 }
 
@@ -782,7 +861,7 @@ static void on_revoke(ksrc_t *s, rd_kafka_topic_partition_list_t *parts, bool co
     }
     /* Stop fetching what we are about to give up while the in-flight records
      * finish; the partitions are resumed (or paused) again when reassigned. */
-    rd_kafka_pause_partitions(s->rk, parts);
+    pause_list(s, parts);
     rv_timer_start(s->revoke_timer, (uint64_t)s->kc.revoke_timeout_ms);
 }
 
@@ -791,15 +870,6 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     ksrc_t *s = opaque;
     bool coop = is_coop(s);
-    if (getenv("RV_KAFKA_DEBUG")) {
-        fprintf(stderr, "[%p] rebalance %s state %d:", (void *)s, rd_kafka_err2name(err), s->state);
-        for (int i = 0; i < parts->cnt; i++) {
-            kpart_t *p = find_attached(s, parts->elems[i].topic, parts->elems[i].partition);
-            fprintf(stderr, " %d(pend %zu wm %lld)", parts->elems[i].partition,
-                    p ? rv__koff_pending(&p->trk) : 0, p ? (long long)rv__koff_watermark(&p->trk) : -9);
-        }
-        fprintf(stderr, "\n");
-    }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         on_assign(s, parts, coop);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
@@ -928,8 +998,7 @@ static void begin_drain(ksrc_t *s)
         /* Stop fetching: nothing more will be emitted. */
         rd_kafka_topic_partition_list_t *l = active_list(s);
         if (l) {
-            if (l->cnt > 0)
-                rd_kafka_pause_partitions(s->rk, l);
+            pause_list(s, l);
             rd_kafka_topic_partition_list_destroy(l);
         }
         s->paused = true;
@@ -1042,9 +1111,8 @@ static void maybe_free(ksrc_t *s)
     if (s->topics)
         rd_kafka_topic_partition_list_destroy(s->topics);
     rv__kconf_clear(&s->kc);
-    for (size_t i = 0; i < s->ncommitted; i++)
-        free(s->committed[i].topic);
-    free(s->committed);
+    tp_free(&s->committed);
+    tp_free(&s->app_paused);
     free(s->stash);
     free(s->batch);
     free(s);
@@ -1240,11 +1308,7 @@ void rv_kafka_source_get_stats(const rv_stage_t *st, rv_kafka_source_stats_t *ou
 
 int64_t rv_kafka_source_committed(const rv_stage_t *st, const char *topic, int32_t partition)
 {
-    const ksrc_t *s = rv_stage_state(st);
-    for (size_t i = 0; i < s->ncommitted; i++)
-        if (s->committed[i].partition == partition && strcmp(s->committed[i].topic, topic) == 0)
-            return s->committed[i].offset;
-    return -1;
+    return committed_of(rv_stage_state(st), topic, partition);
 }
 
 rd_kafka_t *rv_kafka_source_handle(const rv_stage_t *st)

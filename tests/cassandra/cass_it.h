@@ -10,7 +10,7 @@
 #include "rivulet/cassandra.h"
 #include "rivulet/cql.h"
 
-#define IT_KEYSPACE "rv_test_cass"
+#define IT_KEYSPACE "rv_test_cass_stages"
 
 typedef struct {
     tu_t t;
@@ -27,8 +27,7 @@ static inline const char *it_env(const char *name, const char *dflt)
 
 static void it_log(rv_cql_session_t *s, int level, const char *msg, void *opaque)
 {
-    if (level <= 1 || getenv("RV_TEST_VERBOSE"))
-        fprintf(stderr, "    [cql %d] %s\n", level, msg);
+    if (level <= 1 || getenv("RV_TEST_VERBOSE")) fprintf(stderr, "    [cql %d] %s\n", level, msg);
 }
 
 static void it_on_connect(rv_cql_session_t *s, const rv_error_t *err, void *opaque)
@@ -59,8 +58,7 @@ static inline rv_cql_session_t *it_session(it_t *it, const char *const *kv, rv_e
         rv_conf_set_pair(c, kv[i], NULL);
     rv_cql_session_t *s = rv_cql_session_new(&it->t.loop, c, err);
     rv_conf_destroy(c);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     rv_cql_session_set_log(s, it_log, NULL);
     it->done = false;
     if (rv_cql_session_connect(s, it_on_connect, it, err) != RV_OK) {
@@ -70,8 +68,8 @@ static inline rv_cql_session_t *it_session(it_t *it, const char *const *kv, rv_e
     it_wait(it, &it->done, 30000);
     if (!it->done || it->err) {
         if (err)
-            *err = it->err ? it->err
-                           : rv_error_new(RV_ERR_TIMEOUT, true, "no connect answer in 30 s");
+            *err =
+                it->err ? it->err : rv_error_new(RV_ERR_TIMEOUT, true, "no connect answer in 30 s");
         else
             rv_error_destroy(it->err);
         it->err = NULL;
@@ -135,15 +133,13 @@ static inline rv_cql_result_t *it_exec_on(it_t *it, rv_cql_session_t *s, const r
                                           rv_error_t **err)
 {
     it_call_t c = {0};
-    if (!rv_cql_execute(s, st, it_on_result, &c, err))
-        return NULL;
+    if (!rv_cql_execute(s, st, it_on_result, &c, err)) return NULL;
     it_wait(it, &c.done, 60000);
     if (!c.done) {
         rv_error_set(err, RV_ERR_TIMEOUT, true, "no answer in 60 s");
         return NULL;
     }
-    if (c.err)
-        rv_error_give(err, c.err);
+    if (c.err) rv_error_give(err, c.err);
     return c.res;
 }
 
@@ -154,13 +150,12 @@ static inline rv_cql_result_t *it_query_at(it_t *it, const char *q, const char *
     rv_error_t *err = NULL;
     rv_cql_result_t *res = it_exec_on(it, it->s, st, &err);
     rv_cql_stmt_destroy(st);
-    if (!res)
-        rv_test_fail_at(file, line, "%s: %s", q, err ? rv_error_msg(err) : "?");
+    if (!res) rv_test_fail_at(file, line, "%s: %s", q, err ? rv_error_msg(err) : "?");
     rv_error_destroy(err);
     return res;
 }
 #define it_query(it, q) it_query_at(it, q, __FILE__, __LINE__)
-#define it_run(it, q) rv_cql_result_destroy(it_query_at(it, q, __FILE__, __LINE__))
+#define it_run(it, q)   rv_cql_result_destroy(it_query_at(it, q, __FILE__, __LINE__))
 
 /* The keyspace and a fresh, empty table `name` with the given columns. */
 static inline void it_table(it_t *it, const char *name, const char *columns)

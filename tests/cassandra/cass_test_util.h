@@ -22,8 +22,7 @@ static inline void ch_on_connect(rv_cql_session_t *s, const rv_error_t *err, voi
     ch_t *h = opaque;
     h->connected = true;
     h->connect_code = rv_error_code(err);
-    if (err)
-        fprintf(stderr, "connect: %s\n", rv_error_msg(err));
+    if (err) fprintf(stderr, "connect: %s\n", rv_error_msg(err));
 }
 
 /* Starts the fake server (stmts registered, handler fn) and connects a session

@@ -56,8 +56,7 @@ static void put_string(obuf_t *b, const char *s)
 static void put_bytes(obuf_t *b, const void *p, int32_t n)
 {
     put_i32(b, n);
-    if (n > 0)
-        put(b, p, (size_t)n);
+    if (n > 0) put(b, p, (size_t)n);
 }
 
 static uint16_t get_u16(const uint8_t *p)
@@ -66,7 +65,8 @@ static uint16_t get_u16(const uint8_t *p)
 }
 static int32_t get_i32(const uint8_t *p)
 {
-    return (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3]);
+    return (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
+                     p[3]);
 }
 
 /* ----------------------------------------------------------------- writing */
@@ -85,8 +85,7 @@ static void on_written(uv_write_t *req, int status)
 
 static void send_frame(fake_conn_t *c, int16_t stream, uint8_t opcode, const obuf_t *body)
 {
-    if (!c || c->closed)
-        return;
+    if (!c || c->closed) return;
     size_t n = 9 + (body ? body->len : 0);
     wreq_t *w = malloc(sizeof(*w));
     w->data = malloc(n);
@@ -100,8 +99,7 @@ static void send_frame(fake_conn_t *c, int16_t stream, uint8_t opcode, const obu
     w->data[6] = (uint8_t)(len >> 16);
     w->data[7] = (uint8_t)(len >> 8);
     w->data[8] = (uint8_t)len;
-    if (body && body->len)
-        memcpy(w->data + 9, body->p, body->len);
+    if (body && body->len) memcpy(w->data + 9, body->p, body->len);
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
         free(w->data);
@@ -111,8 +109,7 @@ static void send_frame(fake_conn_t *c, int16_t stream, uint8_t opcode, const obu
 
 static void answered(fake_req_t *r)
 {
-    if (r->answered)
-        return;
+    if (r->answered) return;
     r->answered = true;
     if (r->opcode == FAKE_OP_EXECUTE || r->opcode == FAKE_OP_QUERY || r->opcode == FAKE_OP_BATCH)
         r->f->outstanding--;
@@ -161,8 +158,7 @@ static void put_rows_meta(obuf_t *b, const char *const *cols, const uint16_t *ty
 {
     put_i32(b, 0x0001 | (paging_len >= 0 ? 0x0002 : 0));
     put_i32(b, (int32_t)ncols);
-    if (paging_len >= 0)
-        put_bytes(b, paging, paging_len);
+    if (paging_len >= 0) put_bytes(b, paging, paging_len);
     put_string(b, "ks");
     put_string(b, "t");
     for (size_t i = 0; i < ncols; i++) {
@@ -171,9 +167,8 @@ static void put_rows_meta(obuf_t *b, const char *const *cols, const uint16_t *ty
     }
 }
 
-void fake_reply_int_rows(fake_req_t *r, const char *const *cols, size_t ncols,
-                         const int32_t *vals, size_t nrows, const void *paging,
-                         int32_t paging_len)
+void fake_reply_int_rows(fake_req_t *r, const char *const *cols, size_t ncols, const int32_t *vals,
+                         size_t nrows, const void *paging, int32_t paging_len)
 {
     obuf_t b = {0};
     put_i32(&b, 0x0002);
@@ -238,8 +233,7 @@ static void reply_prepared(fake_req_t *r, int idx)
 
 int32_t fake_value_int(const fake_req_t *r, size_t i, int32_t def)
 {
-    if (i >= r->nvalues || r->value_lens[i] != 4)
-        return def;
+    if (i >= r->nvalues || r->value_lens[i] != 4) return def;
     return get_i32(r->values[i]);
 }
 
@@ -261,14 +255,12 @@ void fake_req_free(fake_req_t *r)
 /* <consistency><flags>[<n><value>...][<page_size>][<paging_state>]... */
 static void parse_params(fake_req_t *r, const uint8_t *p, const uint8_t *end)
 {
-    if (end - p < 3)
-        return;
+    if (end - p < 3) return;
     r->consistency = get_u16(p);
     uint8_t flags = p[2];
     p += 3;
     if (flags & 0x01) {
-        if (end - p < 2)
-            return;
+        if (end - p < 2) return;
         size_t n = get_u16(p);
         p += 2;
         for (size_t i = 0; i < n && end - p >= 4; i++) {
@@ -280,19 +272,16 @@ static void parse_params(fake_req_t *r, const uint8_t *p, const uint8_t *end)
                     memcpy(r->values[i], p, (size_t)len);
                 r->nvalues = i + 1;
             }
-            if (len > 0)
-                p += len;
+            if (len > 0) p += len;
         }
     }
     if (flags & 0x04) {
-        if (end - p < 4)
-            return;
+        if (end - p < 4) return;
         r->page_size = get_i32(p);
         p += 4;
     }
     if (flags & 0x08) {
-        if (end - p < 4)
-            return;
+        if (end - p < 4) return;
         int32_t len = get_i32(p);
         p += 4;
         if (len >= 0 && len <= (int32_t)sizeof(r->paging) && end - p >= len) {
@@ -305,8 +294,7 @@ static void parse_params(fake_req_t *r, const uint8_t *p, const uint8_t *end)
 static int find_stmt(fake_cql_t *f, const char *q)
 {
     for (size_t i = 0; i < f->nstmts; i++)
-        if (strcmp(f->stmts[i].query, q) == 0)
-            return (int)i;
+        if (strcmp(f->stmts[i].query, q) == 0) return (int)i;
     return -1;
 }
 
@@ -343,8 +331,7 @@ static void handle(fake_conn_t *c, const uint8_t *h, const uint8_t *body, size_t
             if (n >= 0 && (size_t)n <= len - 4) {
                 size_t k = (size_t)n < sizeof(r.query) - 1 ? (size_t)n : sizeof(r.query) - 1;
                 memcpy(r.query, body + 4, k);
-                if (r.opcode == FAKE_OP_QUERY)
-                    parse_params(&r, body + 4 + n, end);
+                if (r.opcode == FAKE_OP_QUERY) parse_params(&r, body + 4 + n, end);
             }
         }
         break;
@@ -352,14 +339,13 @@ static void handle(fake_conn_t *c, const uint8_t *h, const uint8_t *body, size_t
     case FAKE_OP_EXECUTE: {
         if (len >= 2) {
             size_t n = get_u16(body);
-            if (n == 2 && len >= 4 && body[2] == 0xCA && body[3] < f->nstmts)
-                r.stmt = body[3];
-            if (2 + n <= len)
-                parse_params(&r, body + 2 + n, end);
+            if (n == 2 && len >= 4 && body[2] == 0xCA && body[3] < f->nstmts) r.stmt = body[3];
+            if (2 + n <= len) parse_params(&r, body + 2 + n, end);
         }
         break;
     }
-    default: break;
+    default:
+        break;
     }
     if (r.opcode == FAKE_OP_PREPARE) {
         f->prepares++;
@@ -372,11 +358,9 @@ static void handle(fake_conn_t *c, const uint8_t *h, const uint8_t *body, size_t
         else
             f->batches++;
         f->outstanding++;
-        if (f->outstanding > f->max_outstanding)
-            f->max_outstanding = f->outstanding;
+        if (f->outstanding > f->max_outstanding) f->max_outstanding = f->outstanding;
     }
-    if (f->handler && f->handler(&r, f->opaque))
-        return;
+    if (f->handler && f->handler(&r, f->opaque)) return;
     /* Default answers. */
     if (r.opcode == FAKE_OP_PREPARE) {
         int idx = find_stmt(f, r.query);
@@ -414,8 +398,7 @@ static void conn_closed(uv_handle_t *h)
 
 static void close_conn(fake_conn_t *c)
 {
-    if (c->closed)
-        return;
+    if (c->closed) return;
     c->closed = true;
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
@@ -444,11 +427,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     while (c->len - off >= 9) {
         const uint8_t *h = c->buf + off;
         uint32_t blen = (uint32_t)get_i32(h + 5);
-        if (c->len - off < 9 + (size_t)blen)
-            break;
+        if (c->len - off < 9 + (size_t)blen) break;
         handle(c, h, h + 9, blen);
-        if (c->closed)
-            return;
+        if (c->closed) return;
         off += 9 + blen;
     }
     memmove(c->buf, c->buf + off, c->len - off);
@@ -458,8 +439,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void on_connection(uv_stream_t *server, int status)
 {
     fake_cql_t *f = server->data;
-    if (status < 0)
-        return;
+    if (status < 0) return;
     fake_conn_t *c = calloc(1, sizeof(*c));
     c->f = f;
     uv_tcp_init(f->loop, &c->tcp);

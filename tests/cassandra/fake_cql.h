@@ -16,17 +16,17 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define FAKE_OP_ERROR 0x00
-#define FAKE_OP_STARTUP 0x01
-#define FAKE_OP_READY 0x02
-#define FAKE_OP_OPTIONS 0x05
+#define FAKE_OP_ERROR     0x00
+#define FAKE_OP_STARTUP   0x01
+#define FAKE_OP_READY     0x02
+#define FAKE_OP_OPTIONS   0x05
 #define FAKE_OP_SUPPORTED 0x06
-#define FAKE_OP_QUERY 0x07
-#define FAKE_OP_RESULT 0x08
-#define FAKE_OP_PREPARE 0x09
-#define FAKE_OP_EXECUTE 0x0A
-#define FAKE_OP_REGISTER 0x0B
-#define FAKE_OP_BATCH 0x0D
+#define FAKE_OP_QUERY     0x07
+#define FAKE_OP_RESULT    0x08
+#define FAKE_OP_PREPARE   0x09
+#define FAKE_OP_EXECUTE   0x0A
+#define FAKE_OP_REGISTER  0x0B
+#define FAKE_OP_BATCH     0x0D
 
 /* A statement the server knows how to prepare: its bind markers (type ids of
  * the spec, e.g. 0x0009 int) and, for a SELECT, its result columns. */
@@ -42,7 +42,7 @@ typedef struct fake_stmt {
 typedef struct fake_cql fake_cql_t;
 typedef struct fake_conn fake_conn_t;
 
-#define FAKE_MAX_VALUES 16
+#define FAKE_MAX_VALUES    16
 #define FAKE_MAX_VALUE_LEN 64
 
 /* One request as received (a copy: it may be kept to answer later). */
@@ -57,8 +57,8 @@ typedef struct fake_req {
     size_t nvalues;
     int32_t value_lens[FAKE_MAX_VALUES]; /* -1 null, -2 unset */
     uint8_t values[FAKE_MAX_VALUES][FAKE_MAX_VALUE_LEN];
-    int32_t page_size;                   /* -1 when absent */
-    int32_t paging_len;                  /* -1 when absent */
+    int32_t page_size;  /* -1 when absent */
+    int32_t paging_len; /* -1 when absent */
     uint8_t paging[64];
     bool answered;
 } fake_req_t;
@@ -79,7 +79,7 @@ struct fake_cql {
     int open_handles;
     /* counters */
     int prepares, executes, queries, batches;
-    int outstanding;     /* EXECUTE/QUERY/BATCH received and not answered */
+    int outstanding; /* EXECUTE/QUERY/BATCH received and not answered */
     int max_outstanding;
 };
 
@@ -104,9 +104,8 @@ void fake_reply_void(fake_req_t *r);
 void fake_reply_error(fake_req_t *r, int code, const char *msg);
 /* A rows result with int columns cols[0..ncols) and nrows rows (vals row by
  * row); with paging state when paging_len >= 0. */
-void fake_reply_int_rows(fake_req_t *r, const char *const *cols, size_t ncols,
-                         const int32_t *vals, size_t nrows, const void *paging,
-                         int32_t paging_len);
+void fake_reply_int_rows(fake_req_t *r, const char *const *cols, size_t ncols, const int32_t *vals,
+                         size_t nrows, const void *paging, int32_t paging_len);
 /* An LWT result: "[applied]" and, when not applied, an int column "version". */
 void fake_reply_lwt(fake_req_t *r, bool applied, int32_t version);
 

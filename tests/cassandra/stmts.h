@@ -5,11 +5,11 @@
 #include "fake_cql.h"
 
 enum {
-    ST_INSERT = 0,  /* k int, v int */
-    ST_SELECT_ALL,  /* -> v int */
+    ST_INSERT = 0,   /* k int, v int */
+    ST_SELECT_ALL,   /* -> v int */
     ST_READ_VERSION, /* k -> version */
-    ST_UPDATE_IF,   /* v, version, k, expected version -> LWT */
-    ST_INSERT_IF,   /* k, v -> LWT */
+    ST_UPDATE_IF,    /* v, version, k, expected version -> LWT */
+    ST_INSERT_IF,    /* k, v -> LWT */
     ST_COUNT
 };
 

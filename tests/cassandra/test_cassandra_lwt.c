@@ -20,8 +20,7 @@ typedef struct {
 static bool lwt_handler(fake_req_t *r, void *opaque)
 {
     lwt_srv_t *l = opaque;
-    if (r->opcode != FAKE_OP_EXECUTE)
-        return false;
+    if (r->opcode != FAKE_OP_EXECUTE) return false;
     int32_t k = fake_value_int(r, 0, -1);
     if (l->void_result) {
         fake_reply_void(r);
@@ -64,8 +63,7 @@ static void on_out(void *opaque, rv_env_t *env)
     o->applied[i] = l->applied;
     o->version[i] = -1;
     int col = rv_cql_result_column_index(l->result, "version");
-    if (!l->applied && col >= 0)
-        rv_cql_result_get_int(l->result, 0, (size_t)col, &o->version[i]);
+    if (!l->applied && col >= 0) rv_cql_result_get_int(l->result, 0, (size_t)col, &o->version[i]);
     o->input_k[i] = (int32_t)RV_INT(l->input);
     o->acks_before_release[i] = o->acks->total;
 }
@@ -107,8 +105,8 @@ static void run_order_test(bool ordered)
         REQUIRE(srv.n == (size_t)(4 * (round + 1)));
         for (int i = 3; i >= 0; i--) {
             answer(&srv, (size_t)(4 * round + i));
-            CH_WAIT(&h, ordered ? (i == 0 ? o.n == 4 * (round + 1) : true)
-                                : o.n == 4 * round + (4 - i),
+            CH_WAIT(&h,
+                    ordered ? (i == 0 ? o.n == 4 * (round + 1) : true) : o.n == 4 * round + (4 - i),
                     3000);
         }
         CH_WAIT(&h, o.n == 4 * (round + 1), 3000);
@@ -188,8 +186,8 @@ static void test_lwt_rejects_unconditional_results(void)
     acks_init(&acks, 3);
     psrc_new(h.t.g, &src, 3);
     src.acks = &acks;
-    rv_stage_t *flow = rv_cassandra_lwt_flow(h.t.g, h.s, 1, true, test_stmts[ST_INSERT].query,
-                                             ch_bind_kv, NULL);
+    rv_stage_t *flow =
+        rv_cassandra_lwt_flow(h.t.g, h.s, 1, true, test_stmts[ST_INSERT].query, ch_bind_kv, NULL);
     psink_t sink;
     psink_new(h.t.g, &sink, true);
     rv_chain(src.st, flow, sink.st, NULL);
@@ -219,6 +217,7 @@ static void test_lwt_backpressure(void)
     rv_link(src.st, flow);
     rv_link_ports(flow, 0, sink.st, 0, 2);
     REQUIRE(tu_start(&h.t) == RV_OK);
+    CH_WAIT(&h, h.fake->executes == 6 && h.fake->outstanding == 0, 3000);
     ch_spin(&h, 50);
     /* The output edge holds 2, the flow holds at most 4 more: then it stops. */
     CHECK_EQ(h.fake->executes, 6);
@@ -233,6 +232,32 @@ static void test_lwt_backpressure(void)
     psink_free(&sink);
 }
 
+static void test_lwt_downstream_cancel(void)
+{
+    ch_t h;
+    lwt_srv_t srv = {0};
+    ch_init(&h, false, test_stmts, ST_COUNT, lwt_handler, &srv, NULL);
+    psrc_t src;
+    acks_t acks;
+    acks_init(&acks, 1000);
+    psrc_new(h.t.g, &src, -1);
+    src.acks = &acks;
+    rv_stage_t *flow = rv_cassandra_lwt_flow(h.t.g, h.s, 4, true, test_stmts[ST_INSERT_IF].query,
+                                             ch_bind_kv, NULL);
+    psink_t sink;
+    psink_new(h.t.g, &sink, true);
+    rv_chain(src.st, flow, rv_take(h.t.g, 10), sink.st, NULL);
+    CHECK_EQ(tu_run_all(&h.t, 5000), RV_OK);
+    CHECK_EQ(sink.n, 10);
+    CHECK_EQ(acks.ok, 10);
+    CHECK(acks_at_most_once(&acks));
+    CHECK_EQ(src.cancels, 1);
+    ch_fini(&h);
+    acks_free(&acks);
+    psink_free(&sink);
+}
+
 RV_TEST_MAIN(RV_TEST(test_lwt_ordered), RV_TEST(test_lwt_unordered),
-             RV_TEST(test_lwt_from_bound_statements), RV_TEST(test_lwt_rejects_unconditional_results),
-             RV_TEST(test_lwt_backpressure))
+             RV_TEST(test_lwt_from_bound_statements),
+             RV_TEST(test_lwt_rejects_unconditional_results), RV_TEST(test_lwt_backpressure),
+             RV_TEST(test_lwt_downstream_cancel))

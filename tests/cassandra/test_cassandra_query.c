@@ -10,8 +10,8 @@
  * 4-byte offset as paging state. */
 typedef struct {
     int32_t n;
-    int32_t fixed_page;   /* > 0: pages of this size whatever was asked */
-    int read_timeouts;    /* answer this many fetches with Read_timeout first */
+    int32_t fixed_page; /* > 0: pages of this size whatever was asked */
+    int read_timeouts;  /* answer this many fetches with Read_timeout first */
     bool hold;
     fake_req_t *held;
     int32_t asked_page_size;
@@ -21,8 +21,7 @@ typedef struct {
 static bool rows_handler(fake_req_t *r, void *opaque)
 {
     rows_srv_t *t = opaque;
-    if (r->opcode != FAKE_OP_EXECUTE)
-        return false;
+    if (r->opcode != FAKE_OP_EXECUTE) return false;
     if (r->stmt == ST_READ_VERSION) {
         t->bound_k = fake_value_int(r, 0, -1);
         const char *cols[] = {"version"};
@@ -30,8 +29,7 @@ static bool rows_handler(fake_req_t *r, void *opaque)
         fake_reply_int_rows(r, cols, 1, &v, 1, NULL, -1);
         return true;
     }
-    if (r->stmt != ST_SELECT_ALL)
-        return false;
+    if (r->stmt != ST_SELECT_ALL) return false;
     t->asked_page_size = r->page_size;
     if (t->hold && !t->held) {
         t->held = fake_hold(r);
@@ -48,8 +46,7 @@ static bool rows_handler(fake_req_t *r, void *opaque)
                         ((uint32_t)r->paging[2] << 8) | r->paging[3]);
     int32_t size = t->fixed_page > 0 ? t->fixed_page : (r->page_size > 0 ? r->page_size : t->n);
     int32_t n = t->n - off < size ? t->n - off : size;
-    if (n < 0)
-        n = 0;
+    if (n < 0) n = 0;
     int32_t *vals = malloc(((size_t)n + 1) * sizeof(*vals));
     for (int32_t i = 0; i < n; i++)
         vals[i] = off + i;
@@ -74,11 +71,9 @@ static void on_row(void *opaque, rv_env_t *env)
     const rv_cassandra_row_t *row = rv_env_payload(env);
     int32_t v = -1;
     rv_cql_result_get_int(row->result, row->row, 0, &v);
-    if ((int64_t)row->index != s->n || v != s->n || rv_env_meta(env)->offset != s->n)
-        s->bad++;
+    if ((int64_t)row->index != s->n || v != s->n || rv_env_meta(env)->offset != s->n) s->bad++;
     s->n++;
 }
-
 
 static rv_cassandra_stats_t stats_of(rv_stage_t *st)
 {
@@ -92,7 +87,8 @@ static void test_query_emits_every_row_in_order(void)
     ch_t h;
     rows_srv_t srv = {.n = 250};
     ch_init(&h, false, test_stmts, ST_COUNT, rows_handler, &srv, NULL);
-    rv_stage_t *q = rv_cassandra_query(h.t.g, h.s, test_stmts[ST_SELECT_ALL].query, 100, NULL, NULL);
+    rv_stage_t *q =
+        rv_cassandra_query(h.t.g, h.s, test_stmts[ST_SELECT_ALL].query, 100, NULL, NULL);
     psink_t sink;
     psink_new(h.t.g, &sink, true);
     rows_seen_t seen = {0};
@@ -117,7 +113,8 @@ static void test_query_fetches_only_on_demand(void)
     ch_t h;
     rows_srv_t srv = {.n = 1000};
     ch_init(&h, false, test_stmts, ST_COUNT, rows_handler, &srv, NULL);
-    rv_stage_t *q = rv_cassandra_query(h.t.g, h.s, test_stmts[ST_SELECT_ALL].query, 100, NULL, NULL);
+    rv_stage_t *q =
+        rv_cassandra_query(h.t.g, h.s, test_stmts[ST_SELECT_ALL].query, 100, NULL, NULL);
     psink_t sink;
     psink_new(h.t.g, &sink, false);
     rows_seen_t seen = {0};
@@ -140,8 +137,7 @@ static void test_query_fetches_only_on_demand(void)
         REQUIRE(seen.n == want);
         ch_spin(&h, 1);
         uint64_t buffered = stats_of(q).rows - (uint64_t)seen.n;
-        if (buffered > max_buffered)
-            max_buffered = buffered;
+        if (buffered > max_buffered) max_buffered = buffered;
         CHECK(buffered <= 100 + 16);
         CHECK((uint64_t)h.fake->executes <= (uint64_t)seen.n / 100 + 2);
     }
@@ -346,8 +342,7 @@ static void on_page(void *opaque, rv_env_t *env)
     s->pages++;
     for (size_t i = 0; i < p->n; i++) {
         const item_t *it = p->items[i];
-        if (it->v < s->next_v)
-            s->bad++;
+        if (it->v < s->next_v) s->bad++;
         s->next_v = it->v + 1;
     }
 }
@@ -395,6 +390,7 @@ static void test_mapped_paging_on_demand(void)
     rv_link_ports(mp, 0, sink.st, 0, 2);
     REQUIRE(tu_start(&h.t) == RV_OK);
     /* Two pages fill the edge: then nothing more is fetched. */
+    CH_WAIT(&h, h.fake->executes == 2, 3000);
     ch_spin(&h, 50);
     CHECK_EQ(h.fake->executes, 2);
     for (int i = 1; i <= 20; i++) {
@@ -465,9 +461,11 @@ static void test_mapped_paging_abort_frees_pending(void)
     psink_free(&sink);
 }
 
-RV_TEST_MAIN(RV_TEST(test_query_emits_every_row_in_order), RV_TEST(test_query_fetches_only_on_demand),
-             RV_TEST(test_query_retries_a_failed_fetch), RV_TEST(test_query_fails_after_retries),
-             RV_TEST(test_query_stop_cancels_the_fetch), RV_TEST(test_query_rows_outlive_the_graph),
-             RV_TEST(test_query_binds_once), RV_TEST(test_query_without_rows_completes),
+RV_TEST_MAIN(RV_TEST(test_query_emits_every_row_in_order),
+             RV_TEST(test_query_fetches_only_on_demand), RV_TEST(test_query_retries_a_failed_fetch),
+             RV_TEST(test_query_fails_after_retries), RV_TEST(test_query_stop_cancels_the_fetch),
+             RV_TEST(test_query_rows_outlive_the_graph), RV_TEST(test_query_binds_once),
+             RV_TEST(test_query_without_rows_completes),
              RV_TEST(test_mapped_paging_exact_page_sizes), RV_TEST(test_mapped_paging_on_demand),
-             RV_TEST(test_mapped_paging_row_errors), RV_TEST(test_mapped_paging_abort_frees_pending))
+             RV_TEST(test_mapped_paging_row_errors),
+             RV_TEST(test_mapped_paging_abort_frees_pending))

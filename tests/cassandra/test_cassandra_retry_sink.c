@@ -12,8 +12,8 @@
 /* The fake "table": a version per key, and a concurrent writer. */
 typedef struct {
     int32_t version[NK];
-    int bump_reads_of;  /* key whose reads are followed by a concurrent write (-1: none) */
-    int bumps_left;     /* how many times */
+    int bump_reads_of;     /* key whose reads are followed by a concurrent write (-1: none) */
+    int bumps_left;        /* how many times */
     int unavailable_reads; /* answer this many reads with Unavailable first */
     bool hold_reads;
     fake_req_t *held[64];
@@ -24,8 +24,7 @@ typedef struct {
 static bool table_handler(fake_req_t *r, void *opaque)
 {
     table_t *t = opaque;
-    if (r->opcode != FAKE_OP_EXECUTE)
-        return false;
+    if (r->opcode != FAKE_OP_EXECUTE) return false;
     if (r->stmt == ST_READ_VERSION) {
         t->reads++;
         int32_t k = fake_value_int(r, 0, -1);
@@ -105,8 +104,7 @@ static void on_read(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res, const rv_erro
     rv_cql_bind_int(st, 2, k);
     rv_cql_bind_int(st, 3, version);
     rv_error_t *e = NULL;
-    if (rv_cassandra_cmd_execute(cmd, st, on_write, s, &e) != RV_OK)
-        rv_cassandra_cmd_done(cmd, e);
+    if (rv_cassandra_cmd_execute(cmd, st, on_write, s, &e) != RV_OK) rv_cassandra_cmd_done(cmd, e);
     rv_cql_stmt_destroy(st);
 }
 
@@ -121,8 +119,7 @@ static void command(rv_cassandra_cmd_t *cmd, rv_env_t *env, void *opaque)
         s->attempts[k][s->calls[k] - 1] = a;
         s->envs[k][a] = env;
         s->payloads[k][a] = rv_env_payload(env);
-        if (a == 0)
-            rv_cassandra_cmd_set_data(cmd, malloc(16), free); /* kept across attempts */
+        if (a == 0) rv_cassandra_cmd_set_data(cmd, malloc(16), free); /* kept across attempts */
         s->data[k][a] = rv_cassandra_cmd_data(cmd);
     }
     rv_cql_stmt_t *st = rv_cql_stmt_new_prepared(rv_cassandra_cmd_prepared(cmd, 0));
@@ -206,8 +203,7 @@ static void test_not_applied_retries_the_same_element(void)
     /* The re-read saw the concurrent write: ours came on top of it. */
     CHECK_EQ(tab.version[3], 103 + 2);
     for (int k = 0; k < 6; k++)
-        if (k != 3)
-            CHECK_EQ(tab.version[k], 100 + k + 1);
+        if (k != 3) CHECK_EQ(tab.version[k], 100 + k + 1);
     CHECK_EQ(acks.ok, 6);
     CHECK(acks_at_most_once(&acks));
     rv_cassandra_stats_t st;
@@ -377,7 +373,53 @@ static void test_prepare_only_before_run(void)
     ch_fini(&h);
 }
 
+/* A command that writes a batch of two inserts. */
+static void on_batch(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res, const rv_error_t *err,
+                     void *opaque)
+{
+    rv_cassandra_cmd_finish(cmd, res, err);
+}
+
+static void batch_command(rv_cassandra_cmd_t *cmd, rv_env_t *env, void *opaque)
+{
+    int k = (int)RV_INT(rv_env_payload(env));
+    rv_cql_batch_t *b = rv_cql_batch_new(RV_CQL_BATCH_LOGGED);
+    rv_cql_stmt_t *st = rv_cql_stmt_new_prepared(rv_cassandra_cmd_prepared(cmd, 0));
+    for (int i = 0; i < 2; i++) {
+        rv_cql_stmt_reset(st);
+        rv_cql_bind_int(st, 0, k * 2 + i);
+        rv_cql_bind_int(st, 1, k);
+        rv_cql_batch_add(b, st, NULL);
+    }
+    rv_error_t *e = NULL;
+    if (rv_cassandra_cmd_execute_batch(cmd, b, on_batch, NULL, &e) != RV_OK)
+        rv_cassandra_cmd_done(cmd, e);
+    rv_cql_stmt_destroy(st);
+    rv_cql_batch_destroy(b);
+}
+
+static void test_batch_commands(void)
+{
+    ch_t h;
+    ch_init(&h, false, test_stmts, ST_COUNT, NULL, NULL, NULL);
+    psrc_t src;
+    acks_t acks;
+    acks_init(&acks, 10);
+    psrc_new(h.t.g, &src, 10);
+    src.acks = &acks;
+    rv_backoff_t b = {100, 1000, 0.0, 3};
+    rv_stage_t *sink = rv_cassandra_retry_sink(h.t.g, h.s, 3, batch_command, &b, NULL);
+    rv_cassandra_retry_sink_prepare(sink, test_stmts[ST_INSERT].query);
+    rv_link(src.st, sink);
+    CHECK_EQ(tu_run_all(&h.t, 5000), RV_OK);
+    CHECK_EQ(h.fake->batches, 10);
+    CHECK_EQ(acks.ok, 10);
+    ch_fini(&h);
+    acks_free(&acks);
+}
+
 RV_TEST_MAIN(RV_TEST(test_not_applied_retries_the_same_element),
-             RV_TEST(test_retries_end_with_the_last_error), RV_TEST(test_transient_error_is_retried),
-             RV_TEST(test_abort_during_backoff), RV_TEST(test_abort_cancels_the_commands_request),
-             RV_TEST(test_synchronous_completion), RV_TEST(test_prepare_only_before_run))
+             RV_TEST(test_retries_end_with_the_last_error),
+             RV_TEST(test_transient_error_is_retried), RV_TEST(test_abort_during_backoff),
+             RV_TEST(test_abort_cancels_the_commands_request), RV_TEST(test_synchronous_completion),
+             RV_TEST(test_prepare_only_before_run), RV_TEST(test_batch_commands))

@@ -17,8 +17,7 @@ typedef struct {
 static bool hold_exec(fake_req_t *r, void *opaque)
 {
     held_t *hd = opaque;
-    if (r->opcode != FAKE_OP_EXECUTE || hd->n == MAXH)
-        return false;
+    if (r->opcode != FAKE_OP_EXECUTE || hd->n == MAXH) return false;
     hd->keys[hd->n] = fake_value_int(r, 0, -1);
     hd->reqs[hd->n++] = fake_hold(r);
     return true;
@@ -37,7 +36,8 @@ static void build(ch_t *h, psrc_t *src, acks_t *acks, int64_t n, int in_flight, 
 {
     psrc_new(h->t.g, src, n);
     src->acks = acks;
-    rv_stage_t *bind = rv_cassandra_bind(h->t.g, h->s, test_stmts[ST_INSERT].query, ch_bind_kv, NULL);
+    rv_stage_t *bind =
+        rv_cassandra_bind(h->t.g, h->s, test_stmts[ST_INSERT].query, ch_bind_kv, NULL);
     *sink = rv_cassandra_sink(h->t.g, h->s, in_flight);
     rv_chain(src->st, bind, *sink, NULL);
 }
@@ -85,8 +85,7 @@ static void test_sink_writes_and_acks_after_success(void)
     /* The values were bound from the elements: every key once. */
     int seen[20] = {0};
     for (size_t i = 0; i < 20; i++)
-        if (hd.keys[i] >= 0 && hd.keys[i] < 20)
-            seen[hd.keys[i]]++;
+        if (hd.keys[i] >= 0 && hd.keys[i] < 20) seen[hd.keys[i]]++;
     for (int i = 0; i < 20; i++)
         CHECK_EQ(seen[i], 1);
     rv_cassandra_stats_t stats;
@@ -344,6 +343,39 @@ static void test_sink_destroy_with_requests_outstanding(void)
     acks_free(&acks);
 }
 
+static void test_sink_graceful_stop_waits_for_writes(void)
+{
+    ch_t h;
+    held_t hd = {0};
+    ch_init(&h, false, test_stmts, ST_COUNT, hold_exec, &hd, NULL);
+    psrc_t src;
+    acks_t acks;
+    acks_init(&acks, 1000);
+    rv_stage_t *sink;
+    build(&h, &src, &acks, -1, 4, &sink); /* an endless source */
+    REQUIRE(tu_start(&h.t) == RV_OK);
+    CH_WAIT(&h, hd.n == 4, 3000);
+    REQUIRE(hd.n == 4);
+    /* The source stops; what is buffered and in flight drains, then done. */
+    rv_graph_stop(h.t.g);
+    ch_spin(&h, 20);
+    CHECK(!h.t.r.done);
+    int64_t emitted = src.emitted;
+    for (size_t i = 0; !h.t.r.done && i < (size_t)emitted; i++) {
+        CH_WAIT(&h, hd.n > i, 3000);
+        if (hd.n <= i) break;
+        answer_void(&hd, i);
+    }
+    CH_WAIT(&h, h.t.r.done, 3000);
+    CHECK(h.t.r.done);
+    CHECK_EQ(h.t.r.code, RV_OK);
+    CHECK_EQ(acks.ok, (int)emitted);
+    CHECK_EQ(hd.n, (size_t)emitted);
+    CHECK(acks_at_most_once(&acks));
+    ch_fini(&h);
+    acks_free(&acks);
+}
+
 /* A bind function that binds a text to the int marker k (a type error the
  * CQL client reports), and ignores the result. */
 static rv_err_t bind_wrong_type(rv_cql_stmt_t *stmt, rv_env_t *env, rv_error_t **errp, void *opaque)
@@ -392,7 +424,8 @@ static void test_bind_user_error_and_resume(void)
     acks_init(&acks, 5);
     psrc_new(h.t.g, &src, 5);
     src.acks = &acks;
-    rv_stage_t *bind = rv_cassandra_bind(h.t.g, h.s, test_stmts[ST_INSERT].query, bind_fail_2, NULL);
+    rv_stage_t *bind =
+        rv_cassandra_bind(h.t.g, h.s, test_stmts[ST_INSERT].query, bind_fail_2, NULL);
     rv_stage_set_decider(bind, rv_decider_resume, NULL);
     rv_stage_t *sink = rv_cassandra_sink(h.t.g, h.s, 2);
     rv_chain(src.st, bind, sink, NULL);
@@ -414,8 +447,8 @@ static void test_prepare_failure_fails_the_stage(void)
     acks_init(&acks, 5);
     psrc_new(h.t.g, &src, 5);
     src.acks = &acks;
-    rv_stage_t *bind = rv_cassandra_bind(h.t.g, h.s, "INSERT INTO nowhere (x) VALUES (?)",
-                                         ch_bind_kv, NULL);
+    rv_stage_t *bind =
+        rv_cassandra_bind(h.t.g, h.s, "INSERT INTO nowhere (x) VALUES (?)", ch_bind_kv, NULL);
     rv_stage_t *sink = rv_cassandra_sink(h.t.g, h.s, 2);
     rv_chain(src.st, bind, sink, NULL);
     CHECK_EQ(tu_run_all(&h.t, 5000), RV_ERR_FROM_CQL(RV_CQL_ERR_INVALID));
@@ -457,11 +490,14 @@ static void test_constructor_errors(void)
     ch_fini(&h);
 }
 
-RV_TEST_MAIN(RV_TEST(test_sink_writes_and_acks_after_success), RV_TEST(test_bind_values_reach_the_server),
+RV_TEST_MAIN(RV_TEST(test_sink_writes_and_acks_after_success),
+             RV_TEST(test_bind_values_reach_the_server),
              RV_TEST(test_sink_fails_on_non_retriable_error),
              RV_TEST(test_sink_resume_decider_drops_and_goes_on),
              RV_TEST(test_sink_retries_transient_errors_in_virtual_time),
-             RV_TEST(test_sink_gives_up_after_max_retries), RV_TEST(test_sink_abort_cancels_requests),
-             RV_TEST(test_sink_destroy_with_requests_outstanding), RV_TEST(test_bind_error_is_noticed),
-             RV_TEST(test_bind_user_error_and_resume), RV_TEST(test_prepare_failure_fails_the_stage),
-             RV_TEST(test_constructor_errors))
+             RV_TEST(test_sink_gives_up_after_max_retries),
+             RV_TEST(test_sink_abort_cancels_requests),
+             RV_TEST(test_sink_destroy_with_requests_outstanding),
+             RV_TEST(test_sink_graceful_stop_waits_for_writes), RV_TEST(test_bind_error_is_noticed),
+             RV_TEST(test_bind_user_error_and_resume),
+             RV_TEST(test_prepare_failure_fails_the_stage), RV_TEST(test_constructor_errors))

@@ -30,8 +30,7 @@ static void it_log(rv_cql_session_t *s, int level, const char *msg, void *opaque
 {
     (void)s;
     (void)opaque;
-    if (level <= 1 || getenv("RV_TEST_VERBOSE"))
-        fprintf(stderr, "    [cql %d] %s\n", level, msg);
+    if (level <= 1 || getenv("RV_TEST_VERBOSE")) fprintf(stderr, "    [cql %d] %s\n", level, msg);
 }
 
 static void it_on_connect(rv_cql_session_t *s, const rv_error_t *err, void *opaque)
@@ -69,11 +68,9 @@ static inline bool it_open_with(it_t *t, const char *password, const char *const
         rv_conf_set(c, kv[i], kv[i + 1], NULL);
     t->s = rv_cql_session_new(&t->loop, c, err);
     rv_conf_destroy(c);
-    if (!t->s)
-        return false;
+    if (!t->s) return false;
     rv_cql_session_set_log(t->s, it_log, NULL);
-    if (rv_cql_session_connect(t->s, it_on_connect, t, err) != RV_OK)
-        return false;
+    if (rv_cql_session_connect(t->s, it_on_connect, t, err) != RV_OK) return false;
     it_wait(t, &t->done);
     if (t->err) {
         *err = t->err;
@@ -91,8 +88,7 @@ static inline bool it_open_with(it_t *t, const char *password, const char *const
                             "Cassandra is not reachable at %s:%s as %s (start it with "            \
                             "tools/services/services start cassandra): %s",                        \
                             it_env("RV_CQL_HOST", "127.0.0.1"), it_env("RV_CQL_PORT", "9042"),     \
-                            it_env("RV_CQL_USER", "cassandra"),                                    \
-                            e_ ? rv_error_msg(e_) : "?");                                          \
+                            it_env("RV_CQL_USER", "cassandra"), e_ ? rv_error_msg(e_) : "?");      \
             rv_error_destroy(e_);                                                                  \
             it_close(t);                                                                           \
             return;                                                                                \
@@ -140,8 +136,7 @@ static void it_on_prepared(rv_cql_session_t *s, rv_cql_prepared_t *p, const rv_e
 static inline rv_cql_result_t *it_exec(it_t *t, const rv_cql_stmt_t *st, rv_error_t **err)
 {
     it_call_t c = {0};
-    if (!rv_cql_execute(t->s, st, it_on_result, &c, err))
-        return NULL;
+    if (!rv_cql_execute(t->s, st, it_on_result, &c, err)) return NULL;
     it_wait(t, &c.done);
     if (c.err) {
         if (err)
@@ -159,13 +154,12 @@ static inline rv_cql_result_t *it_query_at(it_t *t, const char *q, const char *f
     rv_error_t *err = NULL;
     rv_cql_result_t *res = it_exec(t, st, &err);
     rv_cql_stmt_destroy(st);
-    if (!res)
-        rv_test_fail_at(file, line, "%s: %s", q, err ? rv_error_msg(err) : "?");
+    if (!res) rv_test_fail_at(file, line, "%s: %s", q, err ? rv_error_msg(err) : "?");
     rv_error_destroy(err);
     return res;
 }
 #define it_query(t, q) it_query_at(t, q, __FILE__, __LINE__)
-#define it_run(t, q) rv_cql_result_destroy(it_query_at(t, q, __FILE__, __LINE__))
+#define it_run(t, q)   rv_cql_result_destroy(it_query_at(t, q, __FILE__, __LINE__))
 
 static inline rv_cql_prepared_t *it_prepare_at(it_t *t, const char *q, const char *file, int line)
 {
@@ -177,8 +171,7 @@ static inline rv_cql_prepared_t *it_prepare_at(it_t *t, const char *q, const cha
         return NULL;
     }
     it_wait(t, &c.done);
-    if (c.err)
-        rv_test_fail_at(file, line, "prepare %s: %s", q, rv_error_msg(c.err));
+    if (c.err) rv_test_fail_at(file, line, "prepare %s: %s", q, rv_error_msg(c.err));
     rv_error_destroy(c.err);
     return c.p;
 }

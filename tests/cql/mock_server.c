@@ -25,8 +25,7 @@ typedef struct wreq {
 static void on_handle_closed(uv_handle_t *h)
 {
     mock_server_t *m = h->data;
-    if (--m->open_handles == 0 && m->port < 0)
-        free(m);
+    if (--m->open_handles == 0 && m->port < 0) free(m);
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -35,29 +34,25 @@ static void on_conn_closed(uv_handle_t *h)
     mock_server_t *m = c->m;
     free(c->buf);
     free(c);
-    if (--m->open_handles == 0 && m->port < 0)
-        free(m);
+    if (--m->open_handles == 0 && m->port < 0) free(m);
 }
 
 static bool conn_alive(mock_server_t *m, mock_conn_t *c)
 {
     for (mock_conn_t *x = m->conns; x; x = x->next)
-        if (x == c)
-            return !c->closing;
+        if (x == c) return !c->closing;
     return false;
 }
 
 void mock_close_conn(mock_conn_t *c)
 {
-    if (c->closing)
-        return;
+    if (c->closing) return;
     c->closing = true;
     mock_server_t *m = c->m;
     mock_conn_t **pp = &m->conns;
     while (*pp && *pp != c)
         pp = &(*pp)->next;
-    if (*pp)
-        *pp = c->next;
+    if (*pp) *pp = c->next;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -69,24 +64,20 @@ static void on_write(uv_write_t *req, int status)
 
 void mock_send_raw(mock_conn_t *c, const void *p, size_t n)
 {
-    if (c->closing)
-        return;
+    if (c->closing) return;
     wreq_t *w = malloc(sizeof(*w) + n);
     memcpy(w->data, p, n);
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0)
-        free(w);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) free(w);
 }
 
 void mock_reply_flags(mock_req_t *r, uint8_t flags, uint8_t opcode, const void *body, size_t len)
 {
-    if (r->m->silent || !conn_alive(r->m, r->mc))
-        return;
+    if (r->m->silent || !conn_alive(r->m, r->mc)) return;
     uint8_t *f = malloc(RV__CQL_HEADER_SIZE + len);
     rv__cql_header_t h = {0x84, flags, r->stream, opcode, (uint32_t)len};
     rv__cql_header_encode(f, &h);
-    if (len)
-        memcpy(f + RV__CQL_HEADER_SIZE, body, len);
+    if (len) memcpy(f + RV__CQL_HEADER_SIZE, body, len);
     mock_send_raw(r->mc, f, RV__CQL_HEADER_SIZE + len);
     free(f);
 }
@@ -179,8 +170,7 @@ void mock_reply_prepared(mock_req_t *r, const uint8_t *id, size_t id_len, size_t
     rv__cql_put_i32(&b, 1); /* global table spec */
     rv__cql_put_i32(&b, (int32_t)nbind);
     rv__cql_put_i32(&b, nbind ? 1 : 0);
-    if (nbind)
-        rv__cql_put_u16(&b, 0);
+    if (nbind) rv__cql_put_u16(&b, 0);
     rv__cql_put_string(&b, "ks", 2);
     rv__cql_put_string(&b, "t", 1);
     for (size_t i = 0; i < nbind; i++) {
@@ -251,7 +241,8 @@ static void default_answer(mock_req_t *r)
         return;
     case RV__CQL_OP_AUTH_RESPONSE: {
         char want[128];
-        int n = snprintf(want, sizeof(want), "%ccassandra%c%s", 0, 0, m->password ? m->password : "");
+        int n =
+            snprintf(want, sizeof(want), "%ccassandra%c%s", 0, 0, m->password ? m->password : "");
         if (r->len == (size_t)n + 4 && !memcmp(r->body + 4, want, (size_t)n)) {
             static const uint8_t tok[] = {0xff, 0xff, 0xff, 0xff};
             mock_reply(r, RV__CQL_OP_AUTH_SUCCESS, tok, 4);
@@ -267,7 +258,9 @@ static void default_answer(mock_req_t *r)
         mock_reply(r, RV__CQL_OP_SUPPORTED, none, 2);
         return;
     }
-    case RV__CQL_OP_REGISTER: mock_reply(r, RV__CQL_OP_READY, NULL, 0); return;
+    case RV__CQL_OP_REGISTER:
+        mock_reply(r, RV__CQL_OP_READY, NULL, 0);
+        return;
     case RV__CQL_OP_PREPARE: {
         uint8_t id[16] = {0};
         for (size_t i = 0; r->query[i]; i++)
@@ -291,7 +284,9 @@ static void default_answer(mock_req_t *r)
             mock_reply_void(r);
         }
         return;
-    default: mock_reply_void(r); return;
+    default:
+        mock_reply_void(r);
+        return;
     }
 }
 
@@ -315,16 +310,13 @@ static void parse_params(mock_req_t *r, rv__cql_rd_t *rd)
         }
         r->nvalues = n < 16 ? n : 16;
     }
-    if (r->qflags & 0x04)
-        rv__cql_get_i32(rd);
+    if (r->qflags & 0x04) rv__cql_get_i32(rd);
     if (r->qflags & 0x08) {
         const uint8_t *p;
         rv__cql_get_bytes(rd, &p);
     }
-    if (r->qflags & 0x10)
-        rv__cql_get_u16(rd);
-    if (r->qflags & 0x20)
-        r->timestamp = rv__cql_get_i64(rd);
+    if (r->qflags & 0x10) rv__cql_get_u16(rd);
+    if (r->qflags & 0x20) r->timestamp = rv__cql_get_i64(rd);
 }
 
 static void handle(mock_conn_t *c, const uint8_t *frame, size_t len)
@@ -355,20 +347,18 @@ static void handle(mock_conn_t *c, const uint8_t *frame, size_t len)
             memcpy(r.query, q, n);
             r.query[n] = '\0';
         }
-        if (r.opcode == RV__CQL_OP_QUERY)
-            parse_params(&r, &rd);
+        if (r.opcode == RV__CQL_OP_QUERY) parse_params(&r, &rd);
         break;
     case RV__CQL_OP_EXECUTE:
         r.id = rv__cql_get_short_bytes(&rd, &r.id_len);
         parse_params(&r, &rd);
         break;
-    default: break;
+    default:
+        break;
     }
     m->requests++;
-    if (m->silent)
-        return;
-    if (m->handler && m->handler(&r, m->opaque))
-        return;
+    if (m->silent) return;
+    if (m->handler && m->handler(&r, m->opaque)) return;
     default_answer(&r);
 }
 
@@ -396,13 +386,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     while (!c->closing && c->len - pos >= RV__CQL_HEADER_SIZE) {
         const uint8_t *f = c->buf + pos;
         size_t blen = ((size_t)f[5] << 24) | ((size_t)f[6] << 16) | ((size_t)f[7] << 8) | f[8];
-        if (c->len - pos < RV__CQL_HEADER_SIZE + blen)
-            break;
+        if (c->len - pos < RV__CQL_HEADER_SIZE + blen) break;
         handle(c, f, RV__CQL_HEADER_SIZE + blen);
         pos += RV__CQL_HEADER_SIZE + blen;
     }
-    if (c->closing)
-        return;
+    if (c->closing) return;
     memmove(c->buf, c->buf + pos, c->len - pos);
     c->len -= pos;
 }
@@ -410,8 +398,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_connection(uv_stream_t *server, int status)
 {
     mock_server_t *m = server->data;
-    if (status < 0)
-        return;
+    if (status < 0) return;
     mock_conn_t *c = calloc(1, sizeof(*c));
     c->m = m;
     uv_tcp_init(m->loop, &c->tcp);
@@ -436,8 +423,7 @@ int mock_listen(mock_server_t *m)
     struct sockaddr_in a;
     uv_ip4_addr("127.0.0.1", m->port, &a);
     int r = uv_tcp_bind(&m->server, (const struct sockaddr *)&a, 0);
-    if (r == 0)
-        r = uv_listen((uv_stream_t *)&m->server, 128, on_connection);
+    if (r == 0) r = uv_listen((uv_stream_t *)&m->server, 128, on_connection);
     if (r == 0 && m->port == 0) {
         struct sockaddr_in got;
         int len = sizeof(got);
@@ -445,15 +431,13 @@ int mock_listen(mock_server_t *m)
         m->port = ntohs(got.sin_port);
     }
     m->listening = r == 0;
-    if (r != 0)
-        uv_close((uv_handle_t *)&m->server, on_handle_closed);
+    if (r != 0) uv_close((uv_handle_t *)&m->server, on_handle_closed);
     return r;
 }
 
 void mock_stop_listening(mock_server_t *m)
 {
-    if (!m->listening)
-        return;
+    if (!m->listening) return;
     m->listening = false;
     uv_close((uv_handle_t *)&m->server, on_handle_closed);
 }
@@ -506,19 +490,16 @@ mock_req_t *mock_hold(mock_req_t *r)
     h->frame = malloc(r->frame_len);
     memcpy(h->frame, r->frame, r->frame_len);
     h->body = h->frame + RV__CQL_HEADER_SIZE;
-    if (r->id)
-        h->id = h->frame + (r->id - r->frame);
+    if (r->id) h->id = h->frame + (r->id - r->frame);
     for (size_t i = 0; i < r->nvalues; i++)
-        if (r->values[i])
-            h->values[i] = h->frame + (r->values[i] - r->frame);
+        if (r->values[i]) h->values[i] = h->frame + (r->values[i] - r->frame);
     h->held = true;
     return h;
 }
 
 void mock_req_free(mock_req_t *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     free(r->frame);
     free(r);
 }
@@ -530,11 +511,9 @@ bool run_until(uv_loop_t *loop, const bool *flag, uint64_t ms)
     uint64_t end = uv_now(loop) + ms;
     while (!*flag) {
         uv_update_time(loop);
-        if (uv_now(loop) >= end)
-            break;
+        if (uv_now(loop) >= end) break;
         uv_run(loop, UV_RUN_NOWAIT);
-        if (!*flag)
-            uv_sleep(1);
+        if (!*flag) uv_sleep(1);
     }
     return *flag;
 }

@@ -27,15 +27,15 @@ typedef struct mock_req {
     size_t frame_len;
     const uint8_t *body;
     size_t len;
-    char query[2048];      /* QUERY and PREPARE text; "" otherwise */
-    const uint8_t *id;     /* EXECUTE: the prepared id */
+    char query[2048];  /* QUERY and PREPARE text; "" otherwise */
+    const uint8_t *id; /* EXECUTE: the prepared id */
     size_t id_len;
-    uint16_t consistency;  /* QUERY/EXECUTE */
+    uint16_t consistency; /* QUERY/EXECUTE */
     uint8_t qflags;
     size_t nvalues;
     const uint8_t *values[16];
     int32_t value_lens[16];
-    int64_t timestamp;     /* INT64_MIN when absent */
+    int64_t timestamp; /* INT64_MIN when absent */
     bool held;
 } mock_req_t;
 
@@ -49,8 +49,8 @@ struct mock_server {
     int port;
     mock_handler_fn handler;
     void *opaque;
-    const char *password;  /* non-NULL: PasswordAuthenticator with user "cassandra" */
-    bool silent;           /* answer nothing at all (a stopped server) */
+    const char *password; /* non-NULL: PasswordAuthenticator with user "cassandra" */
+    bool silent;          /* answer nothing at all (a stopped server) */
     uint8_t schema_version[16];
     int accepted, requests, prepares, options;
     mock_conn_t *conns;

@@ -26,11 +26,9 @@
 static pid_t cassandra_pid(void)
 {
     FILE *p = popen(RV_SERVICES " pid cassandra 2>/dev/null", "r");
-    if (!p)
-        return -1;
+    if (!p) return -1;
     long pid = -1;
-    if (fscanf(p, "%ld", &pid) != 1)
-        pid = -1;
+    if (fscanf(p, "%ld", &pid) != 1) pid = -1;
     pclose(p);
     return (pid_t)pid;
 }
@@ -99,7 +97,8 @@ static void run_load(load_t *l, uint64_t ms, const char *phase)
         if (uv_now(&l->t->loop) >= sec) {
             rv_cql_stats_t st;
             rv_cql_session_stats(l->t->s, &st);
-            fprintf(stderr, "    %-9s ok %5d  timeouts %3d  errors %3d | conns %u in flight %u queued %u\n",
+            fprintf(stderr,
+                    "    %-9s ok %5d  timeouts %3d  errors %3d | conns %u in flight %u queued %u\n",
                     phase, l->sec_ok, l->sec_timeouts, l->sec_other, st.connections, st.in_flight,
                     st.queued);
             l->sec_ok = l->sec_timeouts = l->sec_other = 0;
@@ -122,17 +121,24 @@ static bool load_init(load_t *l, it_t *t)
     it_keyspace(t);
     it_run(t, "CREATE TABLE IF NOT EXISTS rv_test_cql.faults (k int PRIMARY KEY, v int)");
     l->p = it_prepare(t, "INSERT INTO rv_test_cql.faults (k, v) VALUES (?, ?)");
-    if (!l->p)
-        return false;
+    if (!l->p) return false;
     l->st = rv_cql_stmt_new_prepared(l->p);
     rv_cql_stmt_set_idempotent(l->st, true);
     l->window = 32;
     return true;
 }
 
-static const char *const FAULT_CONF[] = {"cql.request.timeout", "2s",  "cql.connect.timeout", "2s",
-                                         "cql.reconnect.min",   "100ms", "cql.reconnect.max", "1s",
-                                         "cql.heartbeat.interval", "1s", NULL};
+static const char *const FAULT_CONF[] = {"cql.request.timeout",
+                                         "2s",
+                                         "cql.connect.timeout",
+                                         "2s",
+                                         "cql.reconnect.min",
+                                         "100ms",
+                                         "cql.reconnect.max",
+                                         "1s",
+                                         "cql.heartbeat.interval",
+                                         "1s",
+                                         NULL};
 
 static void test_sigstop_10s(void)
 {
@@ -173,12 +179,13 @@ static void test_sigstop_10s(void)
     drain(&l);
     waitpid(dog, NULL, 0);
 
-    fprintf(stderr, "    totals: ok %d, timeouts %d, other errors %d (last: %s); first success "
-                    "%.1f s after SIGCONT\n",
+    fprintf(stderr,
+            "    totals: ok %d, timeouts %d, other errors %d (last: %s); first success "
+            "%.1f s after SIGCONT\n",
             l.ok, l.timeouts, l.other, l.last_error, (double)recovered / 1000);
-    CHECK(timeouts_frozen > 0);       /* requests met their deadline */
-    CHECK(recovered < 15000);         /* and the client recovered by itself */
-    CHECK(l.ok > ok_at_cont + 100);   /* with a steady flow afterwards */
+    CHECK(timeouts_frozen > 0);     /* requests met their deadline */
+    CHECK(recovered < 15000);       /* and the client recovered by itself */
+    CHECK(l.ok > ok_at_cont + 100); /* with a steady flow afterwards */
     rv_cql_stats_t st;
     rv_cql_session_stats(t.s, &st);
     CHECK_EQ(st.in_flight, 0);
@@ -221,8 +228,8 @@ static void test_stop_and_start(void)
     opt.file = RV_SERVICES;
     opt.args = args;
     opt.exit_cb = on_exit_cb;
-    uv_stdio_container_t stdio[3] = {{UV_IGNORE, {0}}, {UV_INHERIT_FD, {.fd = 2}},
-                                     {UV_INHERIT_FD, {.fd = 2}}};
+    uv_stdio_container_t stdio[3] = {
+        {UV_IGNORE, {0}}, {UV_INHERIT_FD, {.fd = 2}}, {UV_INHERIT_FD, {.fd = 2}}};
     opt.stdio = stdio;
     opt.stdio_count = 3;
     uint64_t t0 = uv_now(&t.loop);
@@ -241,9 +248,10 @@ static void test_stop_and_start(void)
     drain(&l);
     rv_cql_stats_t st;
     rv_cql_session_stats(t.s, &st);
-    fprintf(stderr, "    totals: ok %d, timeouts %d, other errors %d (last: %s); first success "
-                    "%.1f s after the restart; reconnects %llu, connection errors %llu, "
-                    "re-prepares %llu\n",
+    fprintf(stderr,
+            "    totals: ok %d, timeouts %d, other errors %d (last: %s); first success "
+            "%.1f s after the restart; reconnects %llu, connection errors %llu, "
+            "re-prepares %llu\n",
             l.ok, l.timeouts, l.other, l.last_error, (double)recovered / 1000,
             (unsigned long long)st.reconnects, (unsigned long long)st.connection_errors,
             (unsigned long long)st.reprepares);

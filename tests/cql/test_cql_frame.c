@@ -38,9 +38,11 @@ static void test_put_primitives(void)
     rv__cql_put_bytes(&b, NULL, -1);
     rv__cql_put_bytes(&b, "xy", 2);
     rv__cql_put_short_bytes(&b, "z", 1);
+    // clang-format off
     static const uint8_t want[] = {0xab, 0x12, 0x34, 0xff, 0xff, 0xff, 0xfe, 1, 2, 3, 4, 5, 6, 7,
                                    8,    0,    2,    'a',  'b',  0,    0,    0, 1, 'c', 0xff, 0xff,
                                    0xff, 0xff, 0, 0, 0, 2, 'x', 'y', 0, 1, 'z'};
+    // clang-format on
     CHECK(!b.oom);
     CHECK_FRAME(&b, want);
     rv__cql_buf_free(&b);
@@ -48,9 +50,11 @@ static void test_put_primitives(void)
 
 static void test_get_primitives(void)
 {
+    // clang-format off
     static const uint8_t in[] = {0xab, 0x12, 0x34, 0xff, 0xff, 0xff, 0xfe, 0, 2, 'a', 'b',
                                  0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 'q', 4, 127, 0, 0, 1,
                                  0, 0, 0x23, 0x52};
+    // clang-format on
     rv__cql_rd_t r;
     rv__cql_rd_init(&r, in, sizeof(in));
     CHECK_EQ(rv__cql_get_u8(&r), 0xab);
@@ -158,6 +162,7 @@ static void test_golden_startup(void)
     rv__cql_buf_t b;
     rv__cql_buf_init(&b);
     rv__cql_encode_startup(&b);
+    // clang-format off
     static const uint8_t want[] = {
         0x04, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x43, /* header, 67-byte body */
         0x00, 0x03,                                           /* [string map] of 3 */
@@ -167,6 +172,7 @@ static void test_golden_startup(void)
         0x00, 0x07, 'r', 'i', 'v', 'u', 'l', 'e', 't',
         0x00, 0x0e, 'D', 'R', 'I', 'V', 'E', 'R', '_', 'V', 'E', 'R', 'S', 'I', 'O', 'N',
         0x00, 0x05, '0', '.', '1', '.', '0'};
+    // clang-format on
     CHECK_FRAME(&b, want);
     rv__cql_buf_free(&b);
 }
@@ -181,22 +187,28 @@ static void test_golden_options_auth_register_prepare(void)
 
     rv__cql_buf_reset(&b);
     rv__cql_encode_auth_plain(&b, "cassandra", "pw");
+    // clang-format off
     static const uint8_t auth[] = {0x04, 0, 0, 0, 0x0f, 0, 0, 0, 17, 0, 0, 0, 13,
                                    0,    'c', 'a', 's', 's', 'a', 'n', 'd', 'r', 'a', 0, 'p', 'w'};
+    // clang-format on
     CHECK_FRAME(&b, auth);
 
     rv__cql_buf_reset(&b);
     static const char *const ev[] = {"STATUS_CHANGE"};
     rv__cql_encode_register(&b, ev, 1);
+    // clang-format off
     static const uint8_t reg[] = {0x04, 0,   0,   0,   0x0b, 0,   0,   0,   17,  0,
                                   1,    0,   13,  'S', 'T',  'A', 'T', 'U', 'S', '_',
                                   'C',  'H', 'A', 'N', 'G',  'E'};
+    // clang-format on
     CHECK_FRAME(&b, reg);
 
     rv__cql_buf_reset(&b);
     rv__cql_encode_prepare(&b, "SELECT 1", 8);
+    // clang-format off
     static const uint8_t prep[] = {0x04, 0,   0,   0,   0x09, 0,   0,   0,   12, 0,
                                    0,    0,   8,   'S', 'E',  'L', 'E', 'C', 'T', ' ', '1'};
+    // clang-format on
     CHECK_FRAME(&b, prep);
 
     /* Stream ids are written into the header when a frame is sent. */
@@ -218,6 +230,7 @@ static void test_golden_query_all_params(void)
     rv__cql_buf_t b;
     rv__cql_buf_init(&b);
     rv__cql_encode_stmt(&b, st, &p, NULL);
+    // clang-format off
     static const uint8_t want[] = {
         0x04, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x4c, /* QUERY, 76-byte body */
         0x00, 0x00, 0x00, 0x21, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '*', ' ', 'F', 'R', 'O', 'M',
@@ -233,6 +246,7 @@ static void test_golden_query_all_params(void)
         0x00, 0x09,                                     /* LOCAL_SERIAL */
         0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08  /* timestamp */
     };
+    // clang-format on
     CHECK_FRAME(&b, want);
     rv__cql_buf_free(&b);
     rv_cql_stmt_destroy(st);
@@ -245,8 +259,10 @@ static void test_golden_query_plain(void)
     rv__cql_buf_t b;
     rv__cql_buf_init(&b);
     rv__cql_encode_stmt(&b, st, &p, NULL);
+    // clang-format off
     static const uint8_t want[] = {0x04, 0, 0, 0, 0x07, 0, 0, 0, 13, 0, 0, 0, 6,
                                    'U', 'S', 'E', ' ', 'k', 's', 0, 1, 0};
+    // clang-format on
     CHECK_FRAME(&b, want);
     rv__cql_buf_free(&b);
     rv_cql_stmt_destroy(st);
@@ -291,6 +307,7 @@ static void test_golden_execute_null_unset(void)
     rv__cql_buf_init(&b);
     size_t id_off = 0;
     rv__cql_encode_stmt(&b, st, &p, &id_off);
+    // clang-format off
     static const uint8_t want[] = {
         0x04, 0, 0, 0, 0x0a, 0, 0, 0, 0x1f, /* EXECUTE, 31-byte body */
         0x00, 0x04, 0xde, 0xad, 0xbe, 0xef, /* [short bytes] id */
@@ -300,6 +317,7 @@ static void test_golden_execute_null_unset(void)
         0xff, 0xff, 0xff, 0xfe,             /* unset */
         0x00, 0x00, 0x13, 0x88              /* page size 5000 */
     };
+    // clang-format on
     CHECK_FRAME(&b, want);
     CHECK_EQ(id_off, 9);
 
@@ -309,10 +327,12 @@ static void test_golden_execute_null_unset(void)
     CHECK_EQ(rv_cql_bind_null(st, 1), RV_OK);
     p.page_size = 0;
     rv__cql_encode_stmt(&b, st, &p, NULL);
+    // clang-format off
     static const uint8_t want2[] = {0x04, 0,    0,    0,    0x0a, 0, 0, 0, 0x1b, 0x00,
                                     0x04, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x0a, 0x01, 0x00, 0x02,
                                     0,    0,    0,    8,    0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    // clang-format on
     CHECK_FRAME(&b, want2);
     rv__cql_buf_free(&b);
     rv_cql_stmt_destroy(st);
@@ -335,6 +355,7 @@ static void test_golden_batch(void)
     rv__cql_buf_init(&b);
     size_t body_off = 0;
     rv__cql_encode_batch(&b, batch, &p, &body_off);
+    // clang-format off
     static const uint8_t want[] = {
         0x04, 0, 0, 0, 0x0d, 0, 0, 0, 0x4a, /* BATCH, 74-byte body */
         0x01, 0x00, 0x02,                   /* unlogged, 2 statements */
@@ -345,6 +366,7 @@ static void test_golden_batch(void)
         0x00, 0x01,                                     /* ONE */
         0x30,                                           /* serial | timestamp */
         0x00, 0x09, 0, 0, 0, 0, 0, 0, 0, 0x10};
+    // clang-format on
     CHECK_FRAME(&b, want);
     /* The prepared id's position, for a re-prepare that changes it. */
     CHECK_EQ(body_off + batch->ids[0].off, 45);
@@ -386,8 +408,8 @@ static void test_bind_errors(void)
 }
 
 RV_TEST_MAIN(RV_TEST(test_put_primitives), RV_TEST(test_get_primitives),
-             RV_TEST(test_get_truncated), RV_TEST(test_header_decode),
-             RV_TEST(test_golden_startup), RV_TEST(test_golden_options_auth_register_prepare),
+             RV_TEST(test_get_truncated), RV_TEST(test_header_decode), RV_TEST(test_golden_startup),
+             RV_TEST(test_golden_options_auth_register_prepare),
              RV_TEST(test_golden_query_all_params), RV_TEST(test_golden_query_plain),
              RV_TEST(test_golden_execute_null_unset), RV_TEST(test_golden_batch),
              RV_TEST(test_bind_errors))

@@ -39,8 +39,8 @@ static void types_schema(it_t *t)
                  "tp tuple<int, text, boolean>, ad frozen<addr>, nl list<int>)",
                  tables[i]);
         it_run(t, q);
-        snprintf(q, sizeof(q),
-                 "CREATE TABLE rv_test_cql.%s_counter (k int PRIMARY KEY, c counter)", tables[i]);
+        snprintf(q, sizeof(q), "CREATE TABLE rv_test_cql.%s_counter (k int PRIMARY KEY, c counter)",
+                 tables[i]);
         it_run(t, q);
     }
 }
@@ -50,36 +50,75 @@ static const char *const COLS = "k, a, b, bl, bo, d, db, f, i4, i6, n, si, ti, t
 
 /* The canonical rows, as rv_cql_value_format prints them (floats are checked
  * with their getters). Same values as tests/cql/py/types_roundtrip.py. */
-static const char *const EXPECT[2][27] = {
-    {"1", "'ascii!'", "-9223372036854775808", "0xcafe00babe", "true", "-1234500E-4", NULL, NULL,
-     "192.168.1.20", "::1", "null", "-32768", "-128", "'h\xc3\xa9llo \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac'",
-     "1700000000123", "19782", "86399999999999", "01234567-89ab-cdef-0123-456789abcdef",
-     "d2177dd0-eaa2-11de-a572-001b779c76e3", "0x80000000000000000000000000000000", "1mo2d3ns",
-     "[1, 2, 3]", "{'a', 'b'}", "{'x': 1, 'y': -1}", "(7, 'seven', false)",
-     "{street: 'Main', zip: 12345, tags: ['t1', 't2']}", "null"},
-    {"2", "''", "9223372036854775807", "0x", "false", "0E0", NULL, NULL, "0.0.0.0",
-     "2001:db8::ff00:42:8329", "2147483647", "32767", "127", "''", "-1", "-25567", "0",
-     "00000000-0000-0000-0000-000000000000", "00000000-0000-1000-8000-000000000000",
-     "0x010000000000000000", "-1mo-2d-3ns", "[-2147483648]", "{''}", "{'': 0}",
-     "(null, '', null)", "{street: 'S', zip: null, tags: ['']}", "null"}};
+static const char *const EXPECT[2][27] = {{"1",
+                                           "'ascii!'",
+                                           "-9223372036854775808",
+                                           "0xcafe00babe",
+                                           "true",
+                                           "-1234500E-4",
+                                           NULL,
+                                           NULL,
+                                           "192.168.1.20",
+                                           "::1",
+                                           "null",
+                                           "-32768",
+                                           "-128",
+                                           "'h\xc3\xa9llo \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac'",
+                                           "1700000000123",
+                                           "19782",
+                                           "86399999999999",
+                                           "01234567-89ab-cdef-0123-456789abcdef",
+                                           "d2177dd0-eaa2-11de-a572-001b779c76e3",
+                                           "0x80000000000000000000000000000000",
+                                           "1mo2d3ns",
+                                           "[1, 2, 3]",
+                                           "{'a', 'b'}",
+                                           "{'x': 1, 'y': -1}",
+                                           "(7, 'seven', false)",
+                                           "{street: 'Main', zip: 12345, tags: ['t1', 't2']}",
+                                           "null"},
+                                          {"2",
+                                           "''",
+                                           "9223372036854775807",
+                                           "0x",
+                                           "false",
+                                           "0E0",
+                                           NULL,
+                                           NULL,
+                                           "0.0.0.0",
+                                           "2001:db8::ff00:42:8329",
+                                           "2147483647",
+                                           "32767",
+                                           "127",
+                                           "''",
+                                           "-1",
+                                           "-25567",
+                                           "0",
+                                           "00000000-0000-0000-0000-000000000000",
+                                           "00000000-0000-1000-8000-000000000000",
+                                           "0x010000000000000000",
+                                           "-1mo-2d-3ns",
+                                           "[-2147483648]",
+                                           "{''}",
+                                           "{'': 0}",
+                                           "(null, '', null)",
+                                           "{street: 'S', zip: null, tags: ['']}",
+                                           "null"}};
 static const double EXPECT_DB[2] = {3.141592653589793, -1e308};
 static const float EXPECT_F[2] = {1.5f, -3.40282347e38f};
 
 static void bind_row(rv_cql_stmt_t *st, int row)
 {
     size_t i = 0;
-    static const uint8_t uu[2][16] = {
-        {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd,
-         0xef},
-        {0}};
-    static const uint8_t tu[2][16] = {
-        {0xd2, 0x17, 0x7d, 0xd0, 0xea, 0xa2, 0x11, 0xde, 0xa5, 0x72, 0x00, 0x1b, 0x77, 0x9c, 0x76,
-         0xe3},
-        {0, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0, 0, 0, 0, 0}};
+    static const uint8_t uu[2][16] = {{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23,
+                                       0x45, 0x67, 0x89, 0xab, 0xcd, 0xef},
+                                      {0}};
+    static const uint8_t tu[2][16] = {{0xd2, 0x17, 0x7d, 0xd0, 0xea, 0xa2, 0x11, 0xde, 0xa5, 0x72,
+                                       0x00, 0x1b, 0x77, 0x9c, 0x76, 0xe3},
+                                      {0, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0, 0, 0, 0, 0}};
     static const uint8_t v4[2][4] = {{192, 168, 1, 20}, {0, 0, 0, 0}};
-    static const uint8_t v6[2][16] = {{[15] = 1},
-                                      {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0xff, 0x00, 0x00,
-                                       0x42, 0x83, 0x29}};
+    static const uint8_t v6[2][16] = {
+        {[15] = 1}, {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0xff, 0x00, 0x00, 0x42, 0x83, 0x29}};
     static const uint8_t big[2][17] = {{0x80}, {0x01}};
     uint8_t unscaled[8];
     rv_cql_bind_int(st, i++, row + 1);
@@ -160,8 +199,7 @@ static int run_python(const char *mode, const char *table)
     snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/types_roundtrip.py %s %s 2>&1", RV_CQL_PY, mode,
              table);
     FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
+    if (!p) return -1;
     char line[1024];
     while (fgets(line, sizeof(line), p))
         fprintf(stderr, "    [python] %s", line);
@@ -180,8 +218,7 @@ static void check_rows(it_t *t, const char *table)
         for (size_t c = 0; c < 27; c++) {
             rv_cql_value_t v;
             rv_cql_result_value(res, 0, c, &v);
-            if (!EXPECT[row][c])
-                continue;
+            if (!EXPECT[row][c]) continue;
             char got[256];
             rv_cql_value_format(&v, got, sizeof(got));
             if (strcmp(got, EXPECT[row][c]) != 0)
@@ -210,7 +247,10 @@ static void test_types_rivulet_to_python(void)
     IT_OPEN(&t, NULL);
     types_schema(&t);
     char q[512];
-    snprintf(q, sizeof(q), "INSERT INTO rv_test_cql.types_rv (%s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", COLS);
+    snprintf(q, sizeof(q),
+             "INSERT INTO rv_test_cql.types_rv (%s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+             "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             COLS);
     rv_cql_prepared_t *p = it_prepare(&t, q);
     REQUIRE(p);
     CHECK_EQ(rv_cql_prepared_bind_count(p), 27);
@@ -221,14 +261,14 @@ static void test_types_rivulet_to_python(void)
         CHECK(rv_cql_stmt_error(st) == NULL);
         rv_error_t *err = NULL;
         rv_cql_result_t *res = it_exec(&t, st, &err);
-        if (!res)
-            rv_test_fail_at(__FILE__, __LINE__, "insert row %d: %s", row, rv_error_msg(err));
+        if (!res) rv_test_fail_at(__FILE__, __LINE__, "insert row %d: %s", row, rv_error_msg(err));
         rv_error_destroy(err);
         rv_cql_result_destroy(res);
     }
     rv_cql_stmt_destroy(st);
     /* "Unset" leaves a column alone: n of row 2 keeps its value. */
-    rv_cql_prepared_t *up = it_prepare(&t, "UPDATE rv_test_cql.types_rv SET n = ?, a = ? WHERE k = 2");
+    rv_cql_prepared_t *up =
+        it_prepare(&t, "UPDATE rv_test_cql.types_rv SET n = ?, a = ? WHERE k = 2");
     st = rv_cql_stmt_new_prepared(up);
     rv_cql_bind_unset(st, 0);
     rv_cql_bind_text(st, 1, "");
@@ -270,8 +310,7 @@ static void on_windowed(rv_cql_session_t *s, rv_cql_result_t *res, const rv_erro
     window_t *w = opaque;
     (void)s;
     if (err) {
-        if (w->errors++ < 3)
-            fprintf(stderr, "    %s\n", rv_error_msg(err));
+        if (w->errors++ < 3) fprintf(stderr, "    %s\n", rv_error_msg(err));
     }
     rv_cql_result_destroy(res);
     w->inflight--;
@@ -335,11 +374,9 @@ static void test_paging_10000_rows(void)
         const uint8_t *state;
         size_t len;
         bool more = rv_cql_result_paging_state(res, &state, &len);
-        if (more)
-            rv_cql_stmt_set_paging_state(st, state, len);
+        if (more) rv_cql_stmt_set_paging_state(st, state, len);
         rv_cql_result_destroy(res);
-        if (!more)
-            break;
+        if (!more) break;
     }
     rv_cql_stmt_destroy(st);
     CHECK_EQ(rows, 10000);
@@ -371,8 +408,9 @@ static void test_lightweight_transactions(void)
     it_keyspace(&t);
     it_run(&t, "CREATE TABLE IF NOT EXISTS rv_test_cql.lwt (k int PRIMARY KEY, v text, n int)");
     it_run(&t, "DELETE FROM rv_test_cql.lwt WHERE k IN (1, 2)");
-    rv_cql_result_t *r = it_query(&t, "INSERT INTO rv_test_cql.lwt (k, v, n) VALUES (1, 'first', 7) "
-                                      "IF NOT EXISTS");
+    rv_cql_result_t *r =
+        it_query(&t, "INSERT INTO rv_test_cql.lwt (k, v, n) VALUES (1, 'first', 7) "
+                     "IF NOT EXISTS");
     CHECK_EQ(rv_cql_result_applied(r), 1);
     rv_cql_result_destroy(r);
     r = it_query(&t, "INSERT INTO rv_test_cql.lwt (k, v, n) VALUES (1, 'second', 8) IF NOT EXISTS");
@@ -385,8 +423,8 @@ static void test_lightweight_transactions(void)
 
     /* Prepared: the prepared result metadata only announces [applied]; the
      * not-applied answer carries more columns, read from its own metadata. */
-    rv_cql_prepared_t *p = it_prepare(
-        &t, "INSERT INTO rv_test_cql.lwt (k, v, n) VALUES (?, ?, ?) IF NOT EXISTS");
+    rv_cql_prepared_t *p =
+        it_prepare(&t, "INSERT INTO rv_test_cql.lwt (k, v, n) VALUES (?, ?, ?) IF NOT EXISTS");
     rv_cql_stmt_t *st = rv_cql_stmt_new_prepared(p);
     rv_cql_stmt_set_serial_consistency(st, RV_CQL_LOCAL_SERIAL);
     rv_cql_bind_int(st, 0, 1);
@@ -428,8 +466,7 @@ static int64_t count_rows(it_t *t, const char *q)
 {
     rv_cql_result_t *r = it_query(t, q);
     int64_t n = -1;
-    if (r)
-        rv_cql_result_get_bigint(r, 0, 0, &n);
+    if (r) rv_cql_result_get_bigint(r, 0, 0, &n);
     rv_cql_result_destroy(r);
     return n;
 }
@@ -503,18 +540,16 @@ static void test_batches(void)
         rv_cql_batch_t *lb = rv_cql_batch_new(RV_CQL_BATCH_LOGGED);
         rv_cql_stmt_t *a = rv_cql_stmt_new(
             "INSERT INTO rv_test_cql.bt (p, c, v) VALUES (3, 1, 'a') IF NOT EXISTS", 0);
-        rv_cql_stmt_t *b2 = rv_cql_stmt_new(
-            "INSERT INTO rv_test_cql.bt (p, c, v) VALUES (3, 2, 'b')", 0);
+        rv_cql_stmt_t *b2 =
+            rv_cql_stmt_new("INSERT INTO rv_test_cql.bt (p, c, v) VALUES (3, 2, 'b')", 0);
         rv_cql_batch_add(lb, a, NULL);
         rv_cql_batch_add(lb, b2, NULL);
         it_call_t lc = {0};
         REQUIRE(rv_cql_execute_batch(t.s, lb, it_on_result, &lc, NULL));
         it_wait(&t, &lc.done);
-        if (lc.err)
-            fprintf(stderr, "    %s\n", rv_error_msg(lc.err));
+        if (lc.err) fprintf(stderr, "    %s\n", rv_error_msg(lc.err));
         CHECK_EQ(rv_cql_result_applied(lc.res), round == 0 ? 1 : 0);
-        if (round == 1)
-            CHECK_STR(cell_text(lc.res, "v"), "a");
+        if (round == 1) CHECK_STR(cell_text(lc.res, "v"), "a");
         rv_cql_result_destroy(lc.res);
         rv_error_destroy(lc.err);
         rv_cql_stmt_destroy(a);
@@ -554,14 +589,12 @@ static void test_prepared_survives_alter_table(void)
     rv_cql_bind_int(si, 0, 2);
     rv_cql_bind_int(si, 1, 20);
     r = it_exec(&t, si, &err);
-    if (!r)
-        rv_test_fail_at(__FILE__, __LINE__, "insert after ALTER: %s", rv_error_msg(err));
+    if (!r) rv_test_fail_at(__FILE__, __LINE__, "insert after ALTER: %s", rv_error_msg(err));
     rv_error_destroy(err);
     rv_cql_result_destroy(r);
     err = NULL;
     r = it_exec(&t, ss, &err);
-    if (!r)
-        rv_test_fail_at(__FILE__, __LINE__, "select after ALTER: %s", rv_error_msg(err));
+    if (!r) rv_test_fail_at(__FILE__, __LINE__, "select after ALTER: %s", rv_error_msg(err));
     rv_error_destroy(err);
     /* The new column is there: results carry their own metadata. */
     CHECK_EQ(rv_cql_result_column_count(r), 3);
@@ -669,8 +702,7 @@ static void test_tokens_match_the_server(void)
             key[i] = (char)('a' + (i * 7 + n) % 26);
         key[n] = '\0';
         /* Non-ASCII bytes exercise the sign-extended tail. */
-        if (n > 2)
-            memcpy(key + n - 2, "\xc3\xa9", 2);
+        if (n > 2) memcpy(key + n - 2, "\xc3\xa9", 2);
         snprintf(q, sizeof(q), "INSERT INTO rv_test_cql.tok (k) VALUES ('%s')", key);
         it_run(&t, q);
         snprintf(q, sizeof(q), "SELECT token(k) FROM rv_test_cql.tok WHERE k = '%s'", key);

@@ -33,8 +33,7 @@ static rec_t load(const char *name)
     r.len = (size_t)ftell(f);
     fseek(f, 0, SEEK_SET);
     r.data = malloc(r.len ? r.len : 1);
-    if (fread(r.data, 1, r.len, f) != r.len)
-        r.len = 0;
+    if (fread(r.data, 1, r.len, f) != r.len) r.len = 0;
     fclose(f);
     return r;
 }
@@ -43,12 +42,10 @@ static rec_t load(const char *name)
 static rv_err_t decode(const uint8_t *frame, size_t len, rv__cql_response_t *out, rv_error_t **err)
 {
     memset(out, 0, sizeof(*out));
-    if (len < RV__CQL_HEADER_SIZE)
-        return rv_error_set(err, RV_ERR_DECODE, false, "short");
+    if (len < RV__CQL_HEADER_SIZE) return rv_error_set(err, RV_ERR_DECODE, false, "short");
     rv__cql_header_t h;
     rv_err_t e = rv__cql_header_decode(frame, RV__CQL_MAX_BODY, &h, err);
-    if (e != RV_OK)
-        return e;
+    if (e != RV_OK) return e;
     if (h.length != len - RV__CQL_HEADER_SIZE)
         return rv_error_set(err, RV_ERR_DECODE, false, "length mismatch");
     uint8_t *body = malloc(h.length ? h.length : 1);
@@ -85,8 +82,7 @@ static const char *text(const rv_cql_result_t *res, size_t row, const char *col)
 static size_t col(const rv_cql_result_t *res, const char *name)
 {
     int c = rv_cql_result_column_index(res, name);
-    if (c < 0)
-        rv_test_fail_at(__FILE__, __LINE__, "no column %s", name);
+    if (c < 0) rv_test_fail_at(__FILE__, __LINE__, "no column %s", name);
     return c < 0 ? 9999 : (size_t)c;
 }
 
@@ -340,8 +336,7 @@ static void test_errors(void)
     } cases[] = {
         {"error_syntax", RV_CQL_ERR_SYNTAX, "Syntax_error (0x2000) from h1: line 1:0"},
         {"error_invalid", RV_CQL_ERR_INVALID, "Invalid (0x2200) from h1: table missing does not"},
-        {"error_already_exists", RV_CQL_ERR_ALREADY_EXISTS,
-         "[keyspace rv_record, table types]"},
+        {"error_already_exists", RV_CQL_ERR_ALREADY_EXISTS, "[keyspace rv_record, table types]"},
         {"error_unprepared", RV_CQL_ERR_UNPREPARED, "Unprepared (0x2500)"},
         {"error_auth", RV_CQL_ERR_AUTH, "Authentication_error (0x0100) from h1: Provided username"},
     };
@@ -364,16 +359,17 @@ static void test_errors(void)
         rv__cql_response_free(&r);
     }
     /* Unavailable and timeouts carry their details and are retriable. */
-    static const uint8_t unavail[] = {0, 0, 0x10, 0, 0, 3, 'n', 'o', '!', 0, 4, 0, 0, 0, 2,
-                                      0, 0, 0, 1};
+    static const uint8_t unavail[] = {0, 0, 0x10, 0, 0, 3, 'n', 'o', '!', 0,
+                                      4, 0, 0,    0, 2, 0, 0,   0,   1};
     rv__cql_srv_error_t se;
     CHECK_EQ(rv__cql_error_decode(unavail, sizeof(unavail), &se, NULL), RV_OK);
     rv_error_t *e = rv__cql_error_to_error(&se, "h");
-    CHECK(strstr(rv_error_msg(e), "Unavailable (0x1000) from h: no! [consistency QUORUM, required 2, alive 1]"));
+    CHECK(strstr(rv_error_msg(e),
+                 "Unavailable (0x1000) from h: no! [consistency QUORUM, required 2, alive 1]"));
     CHECK(rv_error_retriable(e));
     rv_error_destroy(e);
-    static const uint8_t wto[] = {0, 0, 0x11, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1,
-                                  0, 6, 'S', 'I', 'M', 'P', 'L', 'E'};
+    static const uint8_t wto[] = {0, 0, 0x11, 0, 0, 0, 0,   1,   0,   0,   0,   0,
+                                  0, 0, 0,    1, 0, 6, 'S', 'I', 'M', 'P', 'L', 'E'};
     CHECK_EQ(rv__cql_error_decode(wto, sizeof(wto), &se, NULL), RV_OK);
     e = rv__cql_error_to_error(&se, "h");
     CHECK(strstr(rv_error_msg(e), "write type SIMPLE"));
@@ -386,7 +382,8 @@ static void test_errors(void)
 
 static void test_other_opcodes(void)
 {
-    rv__cql_response_t sup = must("supported"), au = must("authenticate"), ok = must("auth_success");
+    rv__cql_response_t sup = must("supported"), au = must("authenticate"),
+                       ok = must("auth_success");
     CHECK_EQ(sup.h.opcode, RV__CQL_OP_SUPPORTED);
     CHECK_EQ(au.h.opcode, RV__CQL_OP_AUTHENTICATE);
     CHECK(au.text_len > 0 && strstr(au.text, "PasswordAuthenticator"));
@@ -396,15 +393,28 @@ static void test_other_opcodes(void)
     rv__cql_response_free(&ok);
 }
 
-static const char *const all_recordings[] = {
-    "supported",         "authenticate",         "auth_success",
-    "error_auth",        "schema_change_keyspace", "set_keyspace",
-    "schema_change_table", "error_already_exists", "void",
-    "rows_types",        "rows_nulls",           "rows_page1",
-    "rows_page2",        "rows_lwt_applied",     "rows_lwt_not_applied",
-    "rows_lwt_update_not_applied", "error_syntax", "error_invalid",
-    "prepared_insert",   "prepared_select",      "error_unprepared",
-    "void_with_warning"};
+static const char *const all_recordings[] = {"supported",
+                                             "authenticate",
+                                             "auth_success",
+                                             "error_auth",
+                                             "schema_change_keyspace",
+                                             "set_keyspace",
+                                             "schema_change_table",
+                                             "error_already_exists",
+                                             "void",
+                                             "rows_types",
+                                             "rows_nulls",
+                                             "rows_page1",
+                                             "rows_page2",
+                                             "rows_lwt_applied",
+                                             "rows_lwt_not_applied",
+                                             "rows_lwt_update_not_applied",
+                                             "error_syntax",
+                                             "error_invalid",
+                                             "prepared_insert",
+                                             "prepared_select",
+                                             "error_unprepared",
+                                             "void_with_warning"};
 
 /* Decodes a body of exactly len bytes, in a buffer of exactly that size. */
 static rv_err_t decode_body(const rv__cql_header_t *h0, const uint8_t *src, size_t len)
@@ -426,8 +436,7 @@ static rv_err_t decode_body(const rv__cql_header_t *h0, const uint8_t *src, size
                     rv_cql_value_format(&v, fmt, sizeof(fmt));
             }
     }
-    if (e != RV_OK && !err)
-        rv_test_fail_at(__FILE__, __LINE__, "failure without an error message");
+    if (e != RV_OK && !err) rv_test_fail_at(__FILE__, __LINE__, "failure without an error message");
     rv_error_destroy(err);
     rv__cql_response_free(&resp);
     return e;
@@ -445,8 +454,7 @@ static void test_every_truncation_fails_cleanly(void)
         CHECK_EQ(decode_body(&h, body, full), RV_OK);
         size_t ok_prefixes = 0;
         for (size_t n = 0; n < full; n++)
-            if (decode_body(&h, body, n) == RV_OK)
-                ok_prefixes++;
+            if (decode_body(&h, body, n) == RV_OK) ok_prefixes++;
         /* Only bodies whose tail is optional may decode when cut (READY-like
          * bodies, an error without details...). Rows never do. */
         if (!strncmp(all_recordings[i], "rows_", 5) || !strncmp(all_recordings[i], "prepared", 8))
@@ -481,11 +489,11 @@ static void test_hostile_bodies(void)
 {
     rv__cql_header_t h = {0x84, 0, 1, RV__CQL_OP_RESULT, 0};
     /* Rows claiming 2^31-1 columns and rows with a few bytes behind them. */
-    static const uint8_t many_cols[] = {0, 0, 0, 2, 0, 0, 0, 4, 0x7f, 0xff, 0xff, 0xff,
-                                        0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+    static const uint8_t many_cols[] = {0,    0,    0,    2,    0,    0,    0, 4, 0x7f, 0xff,
+                                        0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0,    0};
     CHECK_EQ(decode_body(&h, many_cols, sizeof(many_cols)), RV_ERR_DECODE);
-    static const uint8_t many_rows[] = {0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 1,
-                                        0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+    static const uint8_t many_rows[] = {0, 0, 0,    2,    0,    0,    0, 4, 0, 0,
+                                        0, 1, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0};
     CHECK_EQ(decode_body(&h, many_rows, sizeof(many_rows)), RV_ERR_DECODE);
     /* Without metadata nothing bounds the column count: over 65535 is refused. */
     static const uint8_t nometa[] = {0, 0, 0, 2, 0, 0, 0, 4, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0};
@@ -495,7 +503,8 @@ static void test_hostile_bodies(void)
     /* A list nested 40 deep. */
     uint8_t deep[4 + 4 + 4 + 2 + 2 + 2 + 40 * 2 + 2 + 4];
     size_t n = 0;
-    static const uint8_t head[] = {0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 'k', 0, 1, 't', 0, 1, 'c'};
+    static const uint8_t head[] = {0, 0, 0, 2,   0, 0, 0,   1, 0, 0,  0,
+                                   1, 0, 1, 'k', 0, 1, 't', 0, 1, 'c'};
     memcpy(deep, head, sizeof(head));
     n = sizeof(head);
     for (int i = 0; i < 40 && n + 2 <= sizeof(deep); i++) {
@@ -504,16 +513,17 @@ static void test_hostile_bodies(void)
     }
     CHECK_EQ(decode_body(&h, deep, n), RV_ERR_DECODE);
     /* An unknown type id, an unknown result kind, a negative row count. */
-    static const uint8_t badtype[] = {0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 'k', 0, 1, 't',
-                                      0, 1, 'c', 0x00, 0x99, 0, 0, 0, 0};
+    static const uint8_t badtype[] = {0,   0, 0, 2,   0, 0, 0,   1,    0,    0, 0, 1, 0, 1,
+                                      'k', 0, 1, 't', 0, 1, 'c', 0x00, 0x99, 0, 0, 0, 0};
     CHECK_EQ(decode_body(&h, badtype, sizeof(badtype)), RV_ERR_DECODE);
     static const uint8_t badkind[] = {0, 0, 0, 9};
     CHECK_EQ(decode_body(&h, badkind, sizeof(badkind)), RV_ERR_DECODE);
     static const uint8_t negrows[] = {0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
     CHECK_EQ(decode_body(&h, negrows, sizeof(negrows)), RV_ERR_DECODE);
     /* A UDT claiming 65535 fields in 10 bytes. */
-    static const uint8_t udt[] = {0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 'k', 0, 1, 't', 0, 1,
-                                  'c', 0, 0x30, 0, 1, 'k', 0, 1, 'u', 0xff, 0xff, 0, 0, 0, 0, 0, 0};
+    static const uint8_t udt[] = {0, 0,   0,   2,    0,    0, 0, 1,   0, 0,    0, 1, 0,
+                                  1, 'k', 0,   1,    't',  0, 1, 'c', 0, 0x30, 0, 1, 'k',
+                                  0, 1,   'u', 0xff, 0xff, 0, 0, 0,   0, 0,    0};
     CHECK_EQ(decode_body(&h, udt, sizeof(udt)), RV_ERR_DECODE);
     /* A prepared result whose partition key index points past its markers. */
     static const uint8_t pk[] = {0, 0, 0, 4, 0, 1, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 5};
@@ -527,8 +537,8 @@ static void test_hostile_bodies(void)
     /* An EVENT with a bad inet, an AUTHENTICATE with a short string. */
     h.flags = 0;
     h.opcode = RV__CQL_OP_EVENT;
-    static const uint8_t ev[] = {0, 13, 'S', 'T', 'A', 'T', 'U', 'S', '_', 'C', 'H', 'A', 'N',
-                                 'G', 'E', 0, 2, 'U', 'P', 9, 1, 2, 3};
+    static const uint8_t ev[] = {0,   13,  'S', 'T', 'A', 'T', 'U', 'S', '_', 'C', 'H', 'A',
+                                 'N', 'G', 'E', 0,   2,   'U', 'P', 9,   1,   2,   3};
     CHECK_EQ(decode_body(&h, ev, sizeof(ev)), RV_ERR_DECODE);
     h.opcode = RV__CQL_OP_AUTHENTICATE;
     CHECK_EQ(decode_body(&h, warn, 1), RV_ERR_DECODE);

@@ -31,8 +31,7 @@ static void hex_is(const rv__cql_buf_t *b, const char *hex, int line)
     char got[256] = "";
     for (size_t i = 0; i < b->len && i < 120; i++)
         sprintf(got + 2 * i, "%02x", b->data[i]);
-    if (strcmp(got, hex) != 0)
-        rv_test_fail_at(__FILE__, line, "encoded %s, want %s", got, hex);
+    if (strcmp(got, hex) != 0) rv_test_fail_at(__FILE__, line, "encoded %s, want %s", got, hex);
 }
 #define HEX_IS(b, hex) hex_is(b, hex, __LINE__)
 
@@ -50,9 +49,9 @@ static void test_fixed_types(void)
     CHECK_EQ(rv_cql_value_get_bool(&v, &bo), RV_OK);
     CHECK(bo);
 
-    CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_INT, .src_kind = RV_CQL_TINYINT, .i = -128}, -1,
-                 &len),
-             RV_OK);
+    CHECK_EQ(
+        enc(&b, (rv__cql_in_t){.tag = RV__IN_INT, .src_kind = RV_CQL_TINYINT, .i = -128}, -1, &len),
+        RV_OK);
     HEX_IS(&b, "80");
     int8_t i8;
     v = view(&b, RV_CQL_TINYINT);
@@ -146,7 +145,8 @@ static void test_fixed_types(void)
     v = view(&b, RV_CQL_INET);
     CHECK_EQ(rv_cql_value_get_inet(&v, a, &alen), RV_OK);
     CHECK_EQ(alen, 16);
-    CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_INET, .p = v6, .n = 5}, -1, &len), RV_ERR_INVALID);
+    CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_INET, .p = v6, .n = 5}, -1, &len),
+             RV_ERR_INVALID);
     rv__cql_buf_free(&b);
 }
 
@@ -168,7 +168,8 @@ static void test_variable_types(void)
     CHECK_EQ(rv_cql_value_get_text(&v, &s, &n), RV_OK);
     CHECK(n == strlen(utf) && !memcmp(s, utf, n));
     /* The empty string is a value, not null. */
-    CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_TEXT, .p = "", .n = 0}, RV_CQL_ASCII, &len), RV_OK);
+    CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_TEXT, .p = "", .n = 0}, RV_CQL_ASCII, &len),
+             RV_OK);
     CHECK_EQ(len, 0);
     v = view(&b, RV_CQL_ASCII);
     v.data = (const uint8_t *)"";
@@ -176,7 +177,8 @@ static void test_variable_types(void)
     CHECK_EQ(n, 0);
 
     static const uint8_t blob[] = {0xca, 0xfe, 0x00, 0xba, 0xbe};
-    CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_BLOB, .p = blob, .n = 5}, RV_CQL_BLOB, &len), RV_OK);
+    CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_BLOB, .p = blob, .n = 5}, RV_CQL_BLOB, &len),
+             RV_OK);
     HEX_IS(&b, "cafe00babe");
     const uint8_t *p;
     v = view(&b, RV_CQL_BLOB);
@@ -187,9 +189,16 @@ static void test_variable_types(void)
     static const struct {
         int64_t v;
         const char *hex;
-    } vi[] = {{0, "00"},     {1, "01"},       {127, "7f"},      {128, "0080"},
-              {129, "0081"}, {-1, "ff"},      {-128, "80"},     {-129, "ff7f"},
-              {INT64_MAX, "7fffffffffffffff"}, {INT64_MIN, "8000000000000000"}};
+    } vi[] = {{0, "00"},
+              {1, "01"},
+              {127, "7f"},
+              {128, "0080"},
+              {129, "0081"},
+              {-1, "ff"},
+              {-128, "80"},
+              {-129, "ff7f"},
+              {INT64_MAX, "7fffffffffffffff"},
+              {INT64_MIN, "8000000000000000"}};
     for (size_t i = 0; i < sizeof(vi) / sizeof(vi[0]); i++) {
         CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_INT, .src_kind = RV_CQL_BIGINT, .i = vi[i].v},
                      RV_CQL_VARINT, &len),
@@ -242,10 +251,12 @@ static void test_variable_types(void)
               {INT32_MAX, INT32_MIN, INT64_C(1) << 62, "f0fffffffef0ffffffffff8000000000000000"},
               {0, 0, INT64_MIN, "0000ffffffffffffffffff"}};
     for (size_t i = 0; i < sizeof(du) / sizeof(du[0]); i++) {
-        CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_DURATION, .months = du[i].mo, .days = du[i].d,
-                                        .i = du[i].ns},
-                     RV_CQL_DURATION, &len),
-                 RV_OK);
+        CHECK_EQ(
+            enc(&b,
+                (rv__cql_in_t){
+                    .tag = RV__IN_DURATION, .months = du[i].mo, .days = du[i].d, .i = du[i].ns},
+                RV_CQL_DURATION, &len),
+            RV_OK);
         hex_is(&b, du[i].hex, __LINE__);
         int32_t mo, dd;
         int64_t ns;
@@ -306,8 +317,8 @@ static void test_conversions(void)
     rv__cql_buf_init(&b);
     int32_t len;
     /* int -> bigint marker: widened; bigint -> int marker: narrowed when it fits. */
-    CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_INT, .src_kind = RV_CQL_INT, .i = -2}, RV_CQL_BIGINT,
-                 &len),
+    CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_INT, .src_kind = RV_CQL_INT, .i = -2},
+                 RV_CQL_BIGINT, &len),
              RV_OK);
     HEX_IS(&b, "fffffffffffffffe");
     CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_INT, .src_kind = RV_CQL_BIGINT, .i = 300},
@@ -317,8 +328,8 @@ static void test_conversions(void)
     CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_INT, .src_kind = RV_CQL_BIGINT, .i = 300},
                  RV_CQL_TINYINT, &len),
              RV_ERR_OVERFLOW);
-    CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_INT, .src_kind = RV_CQL_INT, .i = 5}, RV_CQL_COUNTER,
-                 &len),
+    CHECK_EQ(enc(&b, (rv__cql_in_t){.tag = RV__IN_INT, .src_kind = RV_CQL_INT, .i = 5},
+                 RV_CQL_COUNTER, &len),
              RV_OK);
     HEX_IS(&b, "0000000000000005");
     /* bigint for a timestamp marker is accepted (same representation); int is not. */
@@ -336,8 +347,9 @@ static void test_conversions(void)
     /* Mismatches name both types. */
     char why[256];
     rv__cql_in_t in = {.tag = RV__IN_TEXT, .p = "x", .n = 1};
-    CHECK_EQ(rv__cql_value_encode(&b, &in, rv__cql_type_simple(RV_CQL_UUID), &len, why, sizeof(why)),
-             RV_ERR_INVALID);
+    CHECK_EQ(
+        rv__cql_value_encode(&b, &in, rv__cql_type_simple(RV_CQL_UUID), &len, why, sizeof(why)),
+        RV_ERR_INVALID);
     CHECK(strstr(why, "text") && strstr(why, "uuid"));
     in = (rv__cql_in_t){.tag = RV__IN_BOOL};
     CHECK_EQ(rv__cql_value_encode(&b, &in, rv__cql_type_simple(RV_CQL_INT), &len, why, sizeof(why)),
@@ -414,8 +426,9 @@ static void test_collections(void)
     rv_cql_value_format(&v, txt, sizeof(txt));
     CHECK_STR(txt, "[1, 2, 3]");
     /* A set may not carry a list's builder. */
-    CHECK_EQ(rv__cql_value_encode(&b, &in, mk(&a, RV_CQL_SET, 1, &ti, NULL), &len, why, sizeof(why)),
-             RV_ERR_INVALID);
+    CHECK_EQ(
+        rv__cql_value_encode(&b, &in, mk(&a, RV_CQL_SET, 1, &ti, NULL), &len, why, sizeof(why)),
+        RV_ERR_INVALID);
 
     /* map<text, bigint> {'x': 1, 'y': -1} */
     rv_cql_coll_t *m = rv_cql_coll_new(RV_CQL_MAP);
@@ -569,8 +582,21 @@ static void test_builder_binds(void)
 
 static void test_vint_roundtrip(void)
 {
-    static const int64_t vals[] = {0, 1, -1, 63, -64, 64, -65, 8191, 8192, INT32_MAX, INT32_MIN,
-                                   INT64_MAX, INT64_MIN, (INT64_C(1) << 55) - 1, INT64_C(1) << 55};
+    static const int64_t vals[] = {0,
+                                   1,
+                                   -1,
+                                   63,
+                                   -64,
+                                   64,
+                                   -65,
+                                   8191,
+                                   8192,
+                                   INT32_MAX,
+                                   INT32_MIN,
+                                   INT64_MAX,
+                                   INT64_MIN,
+                                   (INT64_C(1) << 55) - 1,
+                                   INT64_C(1) << 55};
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         uint8_t b[9];
         size_t n = rv__cql_vint_encode(vals[i], b);

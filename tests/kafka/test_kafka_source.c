@@ -231,6 +231,49 @@ static void test_watermark_out_of_order(void)
     rv_kafka_mock_destroy(mock);
 }
 
+/* A commit the broker refuses is sent again (nothing else would move the
+ * watermark at the end of a topic). */
+static void test_commit_retried_after_error(void)
+{
+    rv_kafka_mock_t *mock = rv_kafka_mock_shared(NULL);
+    REQUIRE(mock);
+    char topic[128], group[160];
+    kt_topic(topic, sizeof(topic), "cretry");
+    snprintf(group, sizeof(group), "g-%s", topic);
+    REQUIRE(rv_kafka_mock_create_topic(mock, topic, 1, NULL) == RV_OK);
+    REQUIRE(kt_produce(rv_kafka_mock_bootstraps(mock), topic, 0, 3, 0) == 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rv_conf_t *conf = base_conf(group);
+    kt_set(conf, "kafka.source.commit.batch", "3");
+    kt_set(conf, "kafka.source.commit.interval", "100");
+    kt_holder_t h = {0};
+    rv_stage_t *src;
+    rv_graph_t *g = holder_graph(&loop, conf, topic, &h, &src, RV_KAFKA_OFFSET_BEGINNING);
+    kt_result_t r = {0};
+    REQUIRE(kt_start(g, &r));
+    void *ha[2] = {&h, (void *)(uintptr_t)3};
+    REQUIRE(kt_run_until(&loop, holder_has, ha, 10));
+    rd_kafka_mock_push_request_errors(rv_kafka_mock_cluster(mock), 8 /* OffsetCommit */, 1,
+                                      RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE);
+    for (size_t i = 0; i < 3; i++)
+        kt_holder_release(&h, i, true);
+    committed_arg_t ca = {src, topic, 0, 3};
+    CHECK(kt_run_until(&loop, committed_is, &ca, 5));
+    rv_kafka_source_stats_t s;
+    rv_kafka_source_get_stats(src, &s);
+    CHECK_EQ(s.commit_errors, 1);
+    CHECK(s.commits >= 2);
+    CHECK_EQ(kt_committed(rv_kafka_mock_bootstraps(mock), group, topic, 0), 3);
+    rv_graph_stop(g);
+    CHECK(kt_run_until(&loop, kt_is_done, &r, 10));
+    kt_destroy(g);
+    CHECK_EQ(uv_loop_close(&loop), 0);
+    kt_holder_free(&h);
+    rv_conf_destroy(conf);
+    rv_kafka_mock_destroy(mock);
+}
+
 /* A failed record is never committed, nor anything after it in its
  * partition, even on a clean stop; a new consumer of the group gets it again. */
 static void test_failure_not_committed(void)
@@ -401,6 +444,42 @@ static void test_pause_resume_slow_sink(void)
     rv_kafka_mock_destroy(mock);
 }
 
+/* Downstream cancels (take 10): the source stops, records it emitted that
+ * were dropped unprocessed are not committed, the ten taken are, and the
+ * graph completes once the consumer closed. */
+static void test_downstream_cancel(void)
+{
+    rv_kafka_mock_t *mock = rv_kafka_mock_shared(NULL);
+    REQUIRE(mock);
+    char topic[128], group[160];
+    kt_topic(topic, sizeof(topic), "cancel");
+    snprintf(group, sizeof(group), "g-%s", topic);
+    REQUIRE(rv_kafka_mock_create_topic(mock, topic, 1, NULL) == RV_OK);
+    REQUIRE(kt_produce(rv_kafka_mock_bootstraps(mock), topic, 0, 500, 0) == 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rv_conf_t *conf = base_conf(group);
+    rv_graph_t *g = rv_graph_new(&loop, NULL, NULL);
+    rv_kafka_partition_t part = {topic, 0, RV_KAFKA_OFFSET_BEGINNING};
+    rv_stage_t *src = rv_kafka_source_assign(g, conf, &part, 1);
+    rv_chain(src, rv_take(g, 10), rv_ignore(g), NULL);
+    kt_result_t r = {0};
+    REQUIRE(kt_start(g, &r));
+    CHECK(kt_run_until(&loop, kt_is_done, &r, 10));
+    CHECK_EQ(r.code, RV_OK);
+    rv_kafka_source_stats_t s;
+    rv_kafka_source_get_stats(src, &s);
+    CHECK_EQ(s.acked, 10);
+    CHECK_EQ(s.in_flight, 0);
+    CHECK(s.emitted >= 10 && s.emitted <= 10 + 64);
+    CHECK_EQ(s.acked + s.failed, s.emitted);
+    CHECK_EQ(kt_committed(rv_kafka_mock_bootstraps(mock), group, topic, 0), 10);
+    kt_destroy(g);
+    CHECK_EQ(uv_loop_close(&loop), 0);
+    rv_conf_destroy(conf);
+    rv_kafka_mock_destroy(mock);
+}
+
 /* An empty topic does not stall the source: records produced a while after
  * the start still arrive. */
 static void test_empty_then_records(void)
@@ -549,5 +628,5 @@ static void test_rebalance_two_consumers(void)
 }
 
 RV_TEST_MAIN(RV_TEST(test_order_and_fields), RV_TEST(test_watermark_out_of_order),
-             RV_TEST(test_failure_not_committed), RV_TEST_T(test_pause_resume_slow_sink, 60),
-             RV_TEST(test_empty_then_records), RV_TEST_T(test_rebalance_two_consumers, 90))
+             RV_TEST(test_commit_retried_after_error), RV_TEST(test_failure_not_committed), RV_TEST_T(test_pause_resume_slow_sink, 60),
+             RV_TEST(test_downstream_cancel), RV_TEST(test_empty_then_records), RV_TEST_T(test_rebalance_two_consumers, 90))

@@ -136,8 +136,9 @@ def kafka_admin():
 
 
 def create_topic(name, partitions):
-    fs = kafka_admin().create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)],
-                                     operation_timeout=30)
+    admin = kafka_admin()  # keep it alive until the futures resolve
+    fs = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)],
+                             operation_timeout=30)
     for f in fs.values():
         f.result(timeout=60)
 

@@ -101,6 +101,8 @@ static void test_broker_restart_mid_stream(void)
     REQUIRE(it_create_topic(in, 2));
     REQUIRE(it_create_topic(out, 2));
     REQUIRE(kt_produce(it_bootstrap(), in, 0, n, -1) == 0);
+    int64_t high_in[2], high_out[2];
+    REQUIRE(it_high_watermarks(in, 2, high_in));
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -114,7 +116,7 @@ static void test_broker_restart_mid_stream(void)
     rv_chain(src, rv_throttle(g, 20, 10, 20), flow, rv_ignore(g), NULL);
     kt_result_t r = {0};
     REQUIRE(kt_start(g, &r));
-    acked_arg_t a = {src, 3000};
+    acked_arg_t a = {src, 3000, NULL, NULL};
     CHECK(kt_run_until(&loop, acked, &a, 60));
 
     script_t s;
@@ -134,8 +136,6 @@ static void test_broker_restart_mid_stream(void)
     printf("  broker started again in %.1f s; %" PRIu64 " acked by then\n", s.took, ss.acked);
     CHECK(!r.done);
     uint64_t before = ss.acked;
-    int64_t high_in[2], high_out[2];
-    REQUIRE(it_high_watermarks(in, 2, high_in));
     a.topic = in;
     a.high = high_in;
     double t0 = uv_hrtime() / 1e9;
