@@ -32,7 +32,7 @@
 #include "rivulet.h"
 #include "rivulet/kafka.h"
 
-#define PARTS 4
+#define PARTS     4
 #define VALUE_LEN 64
 
 static const char *bootstrap(void)
@@ -60,8 +60,7 @@ static uint64_t raw_delivered;
 
 static void raw_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    if (!m->err)
-        raw_delivered++;
+    if (!m->err) raw_delivered++;
 }
 
 static rd_kafka_t *client(rd_kafka_type_t type, const char *group)
@@ -95,8 +94,7 @@ static bool create_topic(const char *topic)
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
     bool ok = ev && !rd_kafka_event_error(ev);
-    if (ev)
-        rd_kafka_event_destroy(ev);
+    if (ev) rd_kafka_event_destroy(ev);
     rd_kafka_NewTopic_destroy(nt);
     rd_kafka_queue_destroy(q);
     /* leaders known before anything is timed */
@@ -107,11 +105,9 @@ static bool create_topic(const char *topic)
                      md->topics[0].partition_cnt == PARTS;
         for (int i = 0; ready && i < PARTS; i++)
             ready = md->topics[0].partitions[i].leader >= 0;
-        if (md)
-            rd_kafka_metadata_destroy(md);
+        if (md) rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(rkt);
-        if (ready)
-            break;
+        if (ready) break;
         usleep(100000);
     }
     rd_kafka_destroy(rk);
@@ -137,8 +133,7 @@ static double raw_produce(const char *topic, int n)
             }
             rd_kafka_poll(rk, 1);
         }
-        if ((i & 1023) == 0)
-            rd_kafka_poll(rk, 0);
+        if ((i & 1023) == 0) rd_kafka_poll(rk, 0);
     }
     rd_kafka_flush(rk, 60000);
     double t = now() - t0;
@@ -166,8 +161,7 @@ static void on_done(rv_graph_t *g, const rv_error_t *st, void *opaque)
 {
     result_t *r = opaque;
     r->done = true;
-    if (st)
-        snprintf(r->msg, sizeof(r->msg), "%s", rv_error_msg(st));
+    if (st) snprintf(r->msg, sizeof(r->msg), "%s", rv_error_msg(st));
 }
 
 static double stage_produce(const char *topic, int n, const rv_conf_t *conf)
@@ -177,7 +171,8 @@ static double stage_produce(const char *topic, int n, const rv_conf_t *conf)
     rv_error_t *err = NULL;
     rv_graph_t *g = rv_graph_new(&loop, conf, &err);
     rv_stage_t *sink = rv_kafka_sink(g, conf, topic, bench_out, NULL);
-    rv_chain(rv_source_range(g, 0, n), sink, NULL);
+    rv_stage_t *range = rv_source_range(g, 0, n);
+    rv_chain(range, sink, NULL);
     result_t r = {0};
     /* connect before the clock starts, as the raw loop does */
     rd_kafka_poll(rv_kafka_sink_handle(sink), 100);
@@ -192,6 +187,14 @@ static double stage_produce(const char *topic, int n, const rv_conf_t *conf)
     if (r.msg[0]) {
         fprintf(stderr, "bench_kafka: sink: %s\n", r.msg);
         exit(1);
+    }
+    if (getenv("BENCH_VERBOSE")) {
+        rv_stage_counters_t c;
+        rv_stage_get_counters(range, &c);
+        rv_kafka_sink_stats_t ks;
+        rv_kafka_sink_get_stats(sink, &ks);
+        fprintf(stderr, "  sink: %.2f s, upstream waited %.2f s for room, most in flight %llu\n", t,
+                c.wait_ns / 1e9, (unsigned long long)ks.in_flight_max);
     }
     rv_graph_destroy(g);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -225,8 +228,7 @@ static double raw_consume(const char *topic, int n, int commit_batch)
     int got = 0, since = 0;
     while (got < n) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
-        if (!m)
-            continue;
+        if (!m) continue;
         if (!m->err) {
             got++;
             since++;
@@ -322,13 +324,13 @@ int main(int argc, char **argv)
         /* alternate which goes first, so neither always gets the warm cache */
         /* BENCH_PART=produce or consume runs half of it (for profiling) */
         const char *part = getenv("BENCH_PART");
-        bool prod = !part || strcmp(part, "consume") != 0, cons = !part || strcmp(part, "produce") != 0;
+        bool prod = !part || strcmp(part, "consume") != 0,
+             cons = !part || strcmp(part, "produce") != 0;
 #define RUN(i, call)                                                                               \
-    ((i) < 2 ? prod : cons) ? (c[i] = cpu(), r[i] = (call), c[i] = (cpu() - c[i]) * 1e9 / n)      \
+    ((i) < 2 ? prod : cons) ? (c[i] = cpu(), r[i] = (call), c[i] = (cpu() - c[i]) * 1e9 / n)       \
                             : (r[i] = 1, c[i] = 0)
         if (round % 2 == 0) {
-            if (!prod && cons)
-                raw_produce(t_raw, n);
+            if (!prod && cons) raw_produce(t_raw, n);
             RUN(0, raw_produce(t_raw, n));
             RUN(1, stage_produce(t_stage, n, conf));
             RUN(2, raw_consume(t_raw, n, 0));
@@ -336,8 +338,7 @@ int main(int argc, char **argv)
             RUN(4, raw_consume(t_raw, n, commit_batch));
         } else {
             RUN(1, stage_produce(t_stage, n, conf));
-            if (!prod && cons)
-                raw_produce(t_raw, n); /* the consumers need records */
+            if (!prod && cons) raw_produce(t_raw, n); /* the consumers need records */
             RUN(0, raw_produce(t_raw, n));
             RUN(3, stage_consume(t_raw, n, conf));
             RUN(2, raw_consume(t_raw, n, 0));
@@ -350,10 +351,8 @@ int main(int argc, char **argv)
                r[4], c[4]);
         fflush(stdout);
         for (int i = 0; i < 5; i++) {
-            if (r[i] > best[i])
-                best[i] = r[i];
-            if (bestc[i] == 0 || c[i] < bestc[i])
-                bestc[i] = c[i];
+            if (r[i] > best[i]) best[i] = r[i];
+            if (bestc[i] == 0 || c[i] < bestc[i]) bestc[i] = c[i];
         }
     }
     printf("best: produce raw %.0f records/s, KafkaSink %.0f records/s, ratio %.2f "

@@ -18,8 +18,12 @@
  * "kafka.sink.", "kafka.mock." and "kafka.connect."; any other "kafka.X" key
  * is handed to librdkafka as property "X" (for example "kafka.group.id",
  * "kafka.bootstrap.servers", "kafka.linger.ms"), and librdkafka's own message
- * names a bad property. Keys of other components in the same rv_conf_t are
- * ignored here.
+ * names a bad property. One configuration can serve sources and sinks alike:
+ * "kafka.consumer.X" reaches only consumers and "kafka.producer.X" only
+ * producers, and the common one-sided properties (group.id, auto.offset.reset,
+ * session.timeout.ms, ... and acks, linger.ms, enable.idempotence, ...) reach
+ * only their side even without the prefix. Keys of other components in the
+ * same rv_conf_t are ignored here.
  *
  * The embedded default. When "kafka.bootstrap.servers" is unset, empty or the
  * word "mock", the stage uses the process's shared mock cluster (see
@@ -86,10 +90,13 @@ const rv_conf_table_t *rv_kafka_conf(void);
  * after a restart or a rebalance.
  *
  * Backpressure: records are taken from librdkafka only as far as downstream
- * has room. When downstream stays full for "kafka.source.pause.after", the
- * source pauses its assigned partitions (fetching stops and librdkafka drops
- * what it had prefetched) while it keeps serving the consumer (rebalances,
- * errors, the max.poll.interval.ms clock), and resumes them when room returns.
+ * has room (librdkafka's prefetch is bounded by its queued.min.messages and
+ * queued.max.messages.kbytes). When downstream stays full for
+ * "kafka.source.pause.after" — a stall — the source pauses its assigned
+ * partitions (fetching stops and librdkafka drops what it had prefetched)
+ * while it keeps serving the consumer (rebalances, errors, the
+ * max.poll.interval.ms clock), so the member stays in its group; when room
+ * returns it resumes them from the last record it took.
  *
  * Rebalances: on revoke the source stops emitting records of the revoked
  * partitions, waits (at most "kafka.source.revoke.timeout") until their
@@ -123,8 +130,9 @@ typedef struct rv_kafka_partition {
 } rv_kafka_partition_t;
 
 #define RV_KAFKA_OFFSET_BEGINNING RD_KAFKA_OFFSET_BEGINNING /* the oldest record */
-#define RV_KAFKA_OFFSET_END RD_KAFKA_OFFSET_END             /* only new records */
-#define RV_KAFKA_OFFSET_STORED RD_KAFKA_OFFSET_STORED       /* the group's commit, else auto.offset.reset */
+#define RV_KAFKA_OFFSET_END       RD_KAFKA_OFFSET_END       /* only new records */
+#define RV_KAFKA_OFFSET_STORED                                                                     \
+    RD_KAFKA_OFFSET_STORED /* the group's commit, else auto.offset.reset */
 
 /* A KafkaSource reading the given partitions without group membership (no
  * rebalances). "kafka.group.id" is still required: it names the group whose
@@ -148,8 +156,9 @@ typedef struct rv_kafka_source_stats {
     uint64_t assigned;      /* partitions assigned, over all rebalances */
     uint64_t revoked;       /* partitions revoked (or lost), over all rebalances */
     uint64_t lost;          /* partitions lost (given up without a commit) */
-    uint64_t queued_max;    /* most records seen waiting in librdkafka's queue while downstream was full */
-    bool paused;            /* the partitions are paused now */
+    uint64_t
+        queued_max; /* most records seen waiting in librdkafka's queue while downstream was full */
+    bool paused;    /* the partitions are paused now */
 } rv_kafka_source_stats_t;
 
 /* Fills *out. st must be a KafkaSource. */
@@ -183,8 +192,7 @@ const void *rv_kafka_record_key(const rv_env_t *env, size_t *len);
  * *value / *len when found (a null header value gives NULL and 0); false when
  * the element has no such header or is not a Kafka record.
  * Memory: as rv_kafka_record. */
-bool rv_kafka_record_header(const rv_env_t *env, const char *name, const void **value,
-                            size_t *len);
+bool rv_kafka_record_header(const rv_env_t *env, const char *name, const void **value, size_t *len);
 
 /* Calls fn for every header of the record, in order; stops early when fn
  * returns false. Returns the number of headers visited. */
@@ -200,15 +208,15 @@ size_t rv_kafka_record_headers(const rv_env_t *env,
  * holds until then) unless copy_value is set; key, topic and headers are copied
  * when the message is produced. */
 typedef struct rv_kafka_out {
-    const char *topic;   /* NULL: the stage's topic */
-    int32_t partition;   /* RV_KAFKA_PARTITION_ANY: the partitioner (by key) picks */
+    const char *topic; /* NULL: the stage's topic */
+    int32_t partition; /* RV_KAFKA_PARTITION_ANY: the partitioner (by key) picks */
     const void *key;
     size_t key_len;
     const void *value;
     size_t value_len;
-    int64_t timestamp_ms;         /* 0: now */
+    int64_t timestamp_ms;              /* 0: now */
     const rd_kafka_headers_t *headers; /* NULL: none; copied */
-    bool copy_value;              /* copy the value when producing */
+    bool copy_value;                   /* copy the value when producing */
 } rv_kafka_out_t;
 
 #define RV_KAFKA_PARTITION_ANY RD_KAFKA_PARTITION_UA
@@ -241,7 +249,7 @@ rv_stage_t *rv_kafka_sink(rv_graph_t *g, const rv_conf_t *conf, const char *topi
  * this (the input element stays held by it, so the input record is acked only
  * when the emitted element is released). Memory: owned by the envelope. */
 typedef struct rv_kafka_delivery {
-    const char *topic;    /* where the message went */
+    const char *topic; /* where the message went */
     int32_t partition;
     int64_t offset;
     int64_t timestamp_ms; /* -1 when unknown */
@@ -272,10 +280,10 @@ rd_kafka_t *rv_kafka_sink_handle(const rv_stage_t *st);
 /* ================================================================ dead letters */
 
 /* Header names the dead-letter sink adds (values are text). */
-#define RV_KAFKA_DLQ_TOPIC "rivulet.original.topic"
-#define RV_KAFKA_DLQ_PARTITION "rivulet.original.partition"
-#define RV_KAFKA_DLQ_OFFSET "rivulet.original.offset"
-#define RV_KAFKA_DLQ_ERROR "rivulet.error"           /* the reason's message */
+#define RV_KAFKA_DLQ_TOPIC      "rivulet.original.topic"
+#define RV_KAFKA_DLQ_PARTITION  "rivulet.original.partition"
+#define RV_KAFKA_DLQ_OFFSET     "rivulet.original.offset"
+#define RV_KAFKA_DLQ_ERROR      "rivulet.error"      /* the reason's message */
 #define RV_KAFKA_DLQ_ERROR_CODE "rivulet.error.code" /* the rv_err_t code, decimal */
 
 /* A dead-letter sink writing to `topic`. It takes rejected elements: derived

@@ -44,32 +44,21 @@ bool rv__cql_session_token(rv_cql_session_t *s, const rv_cql_stmt_t *st, int64_t
         return true;
     }
     /* A composite key: each component as [short length][bytes][0]. */
-    uint8_t stack[256];
-    rv__cql_buf_t b = {stack, 0, sizeof(stack), false};
-    bool heap = false;
-    for (size_t i = 0; i < m->npk; i++) {
+    rv__cql_buf_t b;
+    rv__cql_buf_init(&b);
+    bool ok = true;
+    for (size_t i = 0; i < m->npk && ok; i++) {
         const rv__cql_slot_t *v = &st->vals[m->pk[i]];
-        if (v->len < 0 || v->len > 0xffff) goto no;
-        size_t need = (size_t)v->len + 3;
-        if (b.cap - b.len < need) {
-            size_t cap = (b.len + need) * 2;
-            uint8_t *d = heap ? realloc(b.data, cap) : malloc(cap);
-            if (!d) goto no;
-            if (!heap) memcpy(d, stack, b.len);
-            b.data = d;
-            b.cap = cap;
-            heap = true;
-        }
+        ok = v->len >= 0 && v->len <= 0xffff;
+        if (!ok) break;
         rv__cql_put_u16(&b, (uint16_t)v->len);
         rv__cql_put_raw(&b, st->data.data + v->off, (size_t)v->len);
         rv__cql_put_u8(&b, 0);
     }
-    *token = rv__cql_murmur3_token(b.data, b.len);
-    if (heap) free(b.data);
-    return true;
-no:
-    if (heap) free(b.data);
-    return false;
+    ok = ok && !b.oom;
+    if (ok) *token = rv__cql_murmur3_token(b.data, b.len);
+    rv__cql_buf_free(&b);
+    return ok;
 }
 
 static bool can_start(rv_cql_session_t *s, rv_error_t **errp)

@@ -121,6 +121,14 @@ struct rv_graph {
 
 /* env.c */
 void rv__env_pool_drain(rv_graph_t *g);
+void rv__env_last_ref(rv_env_t *e);
+
+/* rv_env_release without the call, for the built-in stages' hot loops. */
+static inline void rv__env_release(rv_env_t *e)
+{
+    if (--e->refs == 0)
+        rv__env_last_ref(e);
+}
 
 /* graph.c */
 void rv__schedule(rv_stage_t *st);

@@ -149,7 +149,7 @@ void rv_env_retain(rv_env_t *env)
 /* The last reference went: free the payload, then either release the parent or,
  * for a root, run the ack and free the origin. Iterative, so a long chain of
  * derived envelopes cannot overflow the stack. */
-static void env_last_ref(rv_env_t *e)
+void rv__env_last_ref(rv_env_t *e)
 {
     while (e) {
         if (e->free_payload && e->payload)
@@ -171,7 +171,7 @@ static void env_last_ref(rv_env_t *e)
 void rv_env_release(rv_env_t *env)
 {
     if (env && --env->refs == 0)
-        env_last_ref(env);
+        rv__env_last_ref(env);
 }
 
 void rv_env_release_failed(rv_env_t *env, rv_err_t status)

@@ -470,8 +470,12 @@ size_t rv_in_take(rv_stage_t *st, int port, rv_env_t **out, size_t max)
     if (n == 0 || e->cancelled || max == 0)
         return 0;
     uint32_t k = max < n ? (uint32_t)max : n;
-    for (uint32_t i = 0; i < k; i++)
-        out[i] = e->ring[(e->head + i) & e->mask];
+    /* The taken span is at most two contiguous runs of the ring. */
+    uint32_t at = e->head & e->mask, first = e->mask + 1 - at;
+    if (first > k)
+        first = k;
+    memcpy(out, e->ring + at, first * sizeof(*out));
+    memcpy(out + first, e->ring, (k - first) * sizeof(*out));
     e->head += k;
     st->c.in += k;
     if (n == e->cap) {
@@ -589,8 +593,11 @@ void rv_out_give(rv_stage_t *st, int port, rv_env_t *const *envs, size_t k)
             rv_out_push(st, port, envs[i]);
         return;
     }
-    for (size_t i = 0; i < k; i++)
-        e->ring[(e->tail + (uint32_t)i) & e->mask] = envs[i];
+    uint32_t at = e->tail & e->mask, first = e->mask + 1 - at;
+    if (first > k)
+        first = (uint32_t)k;
+    memcpy(e->ring + at, envs, first * sizeof(*envs));
+    memcpy(e->ring, envs + first, (k - first) * sizeof(*envs));
     e->tail += (uint32_t)k;
     st->c.out += k;
     if (n + k == e->cap)

@@ -98,25 +98,49 @@ typedef struct {
 /* librdkafka properties of one client type that often sit in a configuration
  * shared by sources and sinks: each is handed only to the clients it is for,
  * so a producer does not warn about group.id (and a consumer about acks). */
-static const char *const consumer_only[] = {
-    "group.id", "group.instance.id", "auto.offset.reset", "session.timeout.ms",
-    "heartbeat.interval.ms", "max.poll.interval.ms", "partition.assignment.strategy",
-    "isolation.level", "enable.partition.eof", "fetch.wait.max.ms", "fetch.min.bytes",
-    "fetch.max.bytes", "max.partition.fetch.bytes", "queued.min.messages",
-    "queued.max.messages.kbytes", "enable.auto.commit", "enable.auto.offset.store",
-    "auto.commit.interval.ms", "check.crcs"};
-static const char *const producer_only[] = {
-    "acks", "request.required.acks", "linger.ms", "queue.buffering.max.ms",
-    "enable.idempotence", "compression.type", "compression.codec", "compression.level",
-    "batch.num.messages", "batch.size", "message.timeout.ms", "delivery.timeout.ms",
-    "queue.buffering.max.messages", "queue.buffering.max.kbytes", "transactional.id",
-    "retries", "message.send.max.retries", "partitioner", "enable.gapless.guarantee"};
+static const char *const consumer_only[] = {"group.id",
+                                            "group.instance.id",
+                                            "auto.offset.reset",
+                                            "session.timeout.ms",
+                                            "heartbeat.interval.ms",
+                                            "max.poll.interval.ms",
+                                            "partition.assignment.strategy",
+                                            "isolation.level",
+                                            "enable.partition.eof",
+                                            "fetch.wait.max.ms",
+                                            "fetch.min.bytes",
+                                            "fetch.max.bytes",
+                                            "max.partition.fetch.bytes",
+                                            "queued.min.messages",
+                                            "queued.max.messages.kbytes",
+                                            "enable.auto.commit",
+                                            "enable.auto.offset.store",
+                                            "auto.commit.interval.ms",
+                                            "check.crcs"};
+static const char *const producer_only[] = {"acks",
+                                            "request.required.acks",
+                                            "linger.ms",
+                                            "queue.buffering.max.ms",
+                                            "enable.idempotence",
+                                            "compression.type",
+                                            "compression.codec",
+                                            "compression.level",
+                                            "batch.num.messages",
+                                            "batch.size",
+                                            "message.timeout.ms",
+                                            "delivery.timeout.ms",
+                                            "queue.buffering.max.messages",
+                                            "queue.buffering.max.kbytes",
+                                            "transactional.id",
+                                            "retries",
+                                            "message.send.max.retries",
+                                            "partitioner",
+                                            "enable.gapless.guarantee"};
 
 static bool in_list(const char *const *list, size_t n, const char *key)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(list[i], key) == 0)
-            return true;
+        if (strcmp(list[i], key) == 0) return true;
     return false;
 }
 
@@ -127,12 +151,10 @@ static rv_err_t pass_one(const char *key, const char *value, void *opaque, rv_er
     if (ctx->type >= 0) {
         /* "kafka.consumer.X" and "kafka.producer.X" reach one client type only. */
         if (strncmp(key, "consumer.", 9) == 0) {
-            if (ctx->type != RD_KAFKA_CONSUMER)
-                return RV_OK;
+            if (ctx->type != RD_KAFKA_CONSUMER) return RV_OK;
             key += 9;
         } else if (strncmp(key, "producer.", 9) == 0) {
-            if (ctx->type != RD_KAFKA_PRODUCER)
-                return RV_OK;
+            if (ctx->type != RD_KAFKA_PRODUCER) return RV_OK;
             key += 9;
         } else if ((ctx->type == RD_KAFKA_PRODUCER &&
                     in_list(consumer_only, RV_CONF_NDEFS(consumer_only), key)) ||
@@ -142,8 +164,8 @@ static rv_err_t pass_one(const char *key, const char *value, void *opaque, rv_er
         }
     }
     if (rd_kafka_conf_set(ctx->rk_conf, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-        return rv_error_set(errp, RV_ERR_CONFIG, false, "%s: kafka.%s=%s: %s", ctx->who, key,
-                            value, errstr);
+        return rv_error_set(errp, RV_ERR_CONFIG, false, "%s: kafka.%s=%s: %s", ctx->who, key, value,
+                            errstr);
     return RV_OK;
 }
 
@@ -157,8 +179,7 @@ static rv_err_t set_prop(rd_kafka_conf_t *c, const char *who, const char *key, c
 static char *conf_get_dup(rd_kafka_conf_t *c, const char *key)
 {
     size_t sz = 0;
-    if (rd_kafka_conf_get(c, key, NULL, &sz) != RD_KAFKA_CONF_OK)
-        return NULL;
+    if (rd_kafka_conf_get(c, key, NULL, &sz) != RD_KAFKA_CONF_OK) return NULL;
     char *buf = malloc(sz + 1);
     if (buf && rd_kafka_conf_get(c, key, buf, &sz) != RD_KAFKA_CONF_OK) {
         free(buf);
@@ -169,8 +190,7 @@ static char *conf_get_dup(rd_kafka_conf_t *c, const char *key)
 
 void rv__kconf_clear(rv__kconf_t *kc)
 {
-    if (kc->rk_conf)
-        rd_kafka_conf_destroy(kc->rk_conf);
+    if (kc->rk_conf) rd_kafka_conf_destroy(kc->rk_conf);
     kc->rk_conf = NULL;
     rv_kafka_mock_destroy(kc->mock);
     kc->mock = NULL;
@@ -191,22 +211,21 @@ rv_err_t rv__kconf_build(rv__kconf_t *kc, const rv_conf_t *conf, rd_kafka_type_t
 {
     memset(kc, 0, sizeof(*kc));
     const rv_conf_table_t *t = &rv_kafka_conf_table;
-    if (conf && rv_conf_check(conf, &t, 1, true, errp) != RV_OK)
-        return RV_ERR_CONFIG;
+    if (conf && rv_conf_check(conf, &t, 1, true, errp) != RV_OK) return RV_ERR_CONFIG;
     kc->commit_batch = rv_conf_int(conf, t, "kafka.source.commit.batch");
     kc->commit_interval_ms = rv_conf_ms(conf, t, "kafka.source.commit.interval");
     kc->poll_batch = rv_conf_int(conf, t, "kafka.source.poll.batch");
     kc->pause_after_ms = rv_conf_ms(conf, t, "kafka.source.pause.after");
     kc->revoke_timeout_ms = rv_conf_ms(conf, t, "kafka.source.revoke.timeout");
     kc->close_timeout_ms = rv_conf_ms(conf, t, "kafka.source.close.timeout");
-    kc->unknown_topic_wait = strcmp(rv_conf_str(conf, t, "kafka.source.unknown.topic"), "wait") == 0;
+    kc->unknown_topic_wait =
+        strcmp(rv_conf_str(conf, t, "kafka.source.unknown.topic"), "wait") == 0;
     kc->max_in_flight = rv_conf_int(conf, t, "kafka.sink.max.in.flight");
     kc->connect_timeout_ms = rv_conf_ms(conf, t, "kafka.connect.timeout");
     kc->mock_partitions = rv_conf_int(conf, t, "kafka.mock.partitions");
 
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    if (!c)
-        return rv_error_set(errp, RV_ERR_NOMEM, true, "%s: out of memory", who);
+    if (!c) return rv_error_set(errp, RV_ERR_NOMEM, true, "%s: out of memory", who);
     kc->rk_conf = c;
     rv_err_t rc = RV_OK;
     /* rivulet's defaults, which the user's keys may replace. */
@@ -220,8 +239,7 @@ rv_err_t rv__kconf_build(rv__kconf_t *kc, const rv_conf_t *conf, rd_kafka_type_t
         pass_ctx_t ctx = {c, who, (int)type};
         rc = rv_conf_passthrough(conf, t, pass_one, &ctx, errp);
     }
-    if (rc != RV_OK)
-        goto fail;
+    if (rc != RV_OK) goto fail;
     if (type == RD_KAFKA_CONSUMER) {
         /* Offsets are committed by the source's watermark only: librdkafka's
          * automatic commit would commit records that are not done yet. It was
@@ -237,10 +255,8 @@ rv_err_t rv__kconf_build(rv__kconf_t *kc, const rv_conf_t *conf, rd_kafka_type_t
             goto fail;
         }
         rc = set_prop(c, who, "enable.auto.commit", "false", errp);
-        if (rc == RV_OK)
-            rc = set_prop(c, who, "enable.auto.offset.store", "false", errp);
-        if (rc != RV_OK)
-            goto fail;
+        if (rc == RV_OK) rc = set_prop(c, who, "enable.auto.offset.store", "false", errp);
+        if (rc != RV_OK) goto fail;
         char *mpi = conf_get_dup(c, "max.poll.interval.ms");
         kc->max_poll_interval_ms = mpi ? atoll(mpi) : 300000;
         free(mpi);
@@ -263,8 +279,7 @@ rv_err_t rv__kconf_build(rv__kconf_t *kc, const rv_conf_t *conf, rd_kafka_type_t
          * auto.create.topics.enable: "topics created on demand". */
         if (rc == RV_OK && type == RD_KAFKA_CONSUMER && !user_set(conf, "allow.auto.create.topics"))
             rc = set_prop(c, who, "allow.auto.create.topics", "true", errp);
-        if (rc != RV_OK)
-            goto fail;
+        if (rc != RV_OK) goto fail;
     } else {
         kc->bootstraps = bs;
     }

@@ -20,8 +20,7 @@ typedef struct dlq {
 static void dlq_free(void *opaque)
 {
     dlq_t *d = opaque;
-    if (d->hdrs)
-        rd_kafka_headers_destroy(d->hdrs);
+    if (d->hdrs) rd_kafka_headers_destroy(d->hdrs);
     free(d);
 }
 
@@ -41,17 +40,15 @@ static rv_err_t dlq_out(void *opaque, rv_env_t *env, rv_kafka_out_t *out, rv_err
         d->hdrs = NULL;
     }
     rd_kafka_headers_t *oh = NULL;
-    if (orig && rd_kafka_message_headers((rd_kafka_message_t *)orig, &oh) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR &&
+    if (orig &&
+        rd_kafka_message_headers((rd_kafka_message_t *)orig, &oh) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         oh)
         d->hdrs = rd_kafka_headers_copy(oh);
     else
         d->hdrs = rd_kafka_headers_new(5);
-    if (!d->hdrs)
-        return rv_error_set(errp, RV_ERR_NOMEM, true, "kafka-dead-letter: out of memory");
+    if (!d->hdrs) return rv_error_set(errp, RV_ERR_NOMEM, true, "kafka-dead-letter: out of memory");
     char num[32];
-    if (meta->topic)
-        add_text(d->hdrs, RV_KAFKA_DLQ_TOPIC, meta->topic);
+    if (meta->topic) add_text(d->hdrs, RV_KAFKA_DLQ_TOPIC, meta->topic);
     if (meta->partition >= 0) {
         snprintf(num, sizeof(num), "%" PRId32, meta->partition);
         add_text(d->hdrs, RV_KAFKA_DLQ_PARTITION, num);
@@ -77,15 +74,15 @@ static rv_err_t dlq_out(void *opaque, rv_env_t *env, rv_kafka_out_t *out, rv_err
 rv_stage_t *rv_kafka_dead_letter(rv_graph_t *g, const rv_conf_t *conf, const char *topic)
 {
     if (g && (!topic || !*topic)) {
-        rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                              "kafka-dead-letter: no dead-letter topic"));
+        rv_graph_record_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "kafka-dead-letter: no dead-letter topic"));
         return NULL;
     }
     dlq_t *d = calloc(1, sizeof(*d));
     if (!d) {
         if (g)
-            rv_graph_record_error(g, rv_error_new(RV_ERR_NOMEM, true,
-                                                  "kafka-dead-letter: out of memory"));
+            rv_graph_record_error(
+                g, rv_error_new(RV_ERR_NOMEM, true, "kafka-dead-letter: out of memory"));
         return NULL;
     }
     return rv__kafka_producer_stage(g, conf, topic, dlq_out, d, dlq_free, false,

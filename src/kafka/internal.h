@@ -13,9 +13,9 @@
 /* A librdkafka configuration built from a user's rv_conf_t, with rivulet's own
  * settings read from rv_kafka_conf_table. */
 typedef struct rv__kconf {
-    rd_kafka_conf_t *rk_conf;  /* owned until handed to rd_kafka_new */
-    rv_kafka_mock_t *mock;     /* the shared mock cluster when in mock mode (a reference) */
-    char *bootstraps;          /* what the clients connect to */
+    rd_kafka_conf_t *rk_conf; /* owned until handed to rd_kafka_new */
+    rv_kafka_mock_t *mock;    /* the shared mock cluster when in mock mode (a reference) */
+    char *bootstraps;         /* what the clients connect to */
     /* rivulet's settings */
     int64_t commit_batch;
     int64_t commit_interval_ms;

@@ -42,8 +42,7 @@ rv_kafka_mock_t *rv_kafka_mock_new(int brokers, rv_error_t **errp)
     char errstr[512];
     if (!m || !c) {
         free(m);
-        if (c)
-            rd_kafka_conf_destroy(c);
+        if (c) rd_kafka_conf_destroy(c);
         rv_error_set(errp, RV_ERR_NOMEM, true, "kafka mock: out of memory");
         return NULL;
     }
@@ -62,8 +61,7 @@ rv_kafka_mock_t *rv_kafka_mock_new(int brokers, rv_error_t **errp)
     const char *bs = m->mc ? rd_kafka_mock_cluster_bootstraps(m->mc) : NULL;
     m->bootstraps = bs ? strdup(bs) : NULL;
     if (!m->bootstraps) {
-        if (m->mc)
-            rd_kafka_mock_cluster_destroy(m->mc);
+        if (m->mc) rd_kafka_mock_cluster_destroy(m->mc);
         rd_kafka_destroy(m->rk);
         free(m);
         rv_error_set(errp, RV_ERR_UNAVAILABLE, false, "kafka mock: could not start the cluster");
@@ -92,15 +90,12 @@ rv_kafka_mock_t *rv_kafka_mock_shared(rv_error_t **errp)
 
 void rv_kafka_mock_destroy(rv_kafka_mock_t *m)
 {
-    if (!m)
-        return;
+    if (!m) return;
     pthread_mutex_lock(&shared_mu);
     bool last = --m->refs == 0;
-    if (last && m->shared)
-        shared_mock = NULL;
+    if (last && m->shared) shared_mock = NULL;
     pthread_mutex_unlock(&shared_mu);
-    if (!last)
-        return;
+    if (!last) return;
     rd_kafka_mock_cluster_destroy(m->mc);
     rd_kafka_destroy(m->rk);
     free(m->bootstraps);

@@ -50,10 +50,8 @@ static bool grow(rv__koff_t *t)
 
 rv_err_t rv__koff_track(rv__koff_t *t, int64_t offset)
 {
-    if (offset < 0 || offset <= t->last)
-        return RV_ERR_INVALID;
-    if (t->n == t->cap && !grow(t))
-        return RV_ERR_NOMEM;
+    if (offset < 0 || offset <= t->last) return RV_ERR_INVALID;
+    if (t->n == t->cap && !grow(t)) return RV_ERR_NOMEM;
     size_t j = (t->head + t->n) & (t->cap - 1);
     t->offs[j] = offset;
     t->state[j] = ST_PENDING;
@@ -67,16 +65,13 @@ rv_err_t rv__koff_track(rv__koff_t *t, int64_t offset)
  * in order, so the head is checked before a binary search. */
 static size_t find(const rv__koff_t *t, int64_t offset)
 {
-    if (t->n == 0)
-        return SIZE_MAX;
-    if (t->offs[t->head] == offset)
-        return 0;
+    if (t->n == 0) return SIZE_MAX;
+    if (t->offs[t->head] == offset) return 0;
     size_t lo = 0, hi = t->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         int64_t o = t->offs[(t->head + mid) & (t->cap - 1)];
-        if (o == offset)
-            return mid;
+        if (o == offset) return mid;
         if (o < offset)
             lo = mid + 1;
         else
@@ -107,15 +102,12 @@ static size_t advance(rv__koff_t *t)
 size_t rv__koff_done(rv__koff_t *t, int64_t offset, bool ok)
 {
     size_t i = find(t, offset);
-    if (i == SIZE_MAX)
-        return 0;
+    if (i == SIZE_MAX) return 0;
     size_t j = (t->head + i) & (t->cap - 1);
-    if (t->state[j] != ST_PENDING)
-        return 0;
+    if (t->state[j] != ST_PENDING) return 0;
     t->state[j] = ok ? ST_DONE : ST_FAILED;
     t->pending--;
-    if (!ok && offset < t->fail_at)
-        t->fail_at = offset;
+    if (!ok && offset < t->fail_at) t->fail_at = offset;
     return i == 0 ? advance(t) : 0;
 }
 
@@ -126,8 +118,7 @@ int64_t rv__koff_watermark(const rv__koff_t *t)
 
 int64_t rv__koff_take_commit(rv__koff_t *t)
 {
-    if (t->watermark < 0 || t->watermark <= t->committed)
-        return -1;
+    if (t->watermark < 0 || t->watermark <= t->committed) return -1;
     t->committed = t->watermark;
     return t->watermark;
 }

@@ -20,14 +20,14 @@
 #include "rivulet/error.h"
 
 typedef struct rv__koff {
-    int64_t *offs;      /* ring of offsets, increasing from head */
-    uint8_t *state;     /* per slot: 0 pending, 1 done, 2 failed */
+    int64_t *offs;  /* ring of offsets, increasing from head */
+    uint8_t *state; /* per slot: 0 pending, 1 done, 2 failed */
     size_t cap, head, n;
-    size_t pending;     /* records neither done nor failed */
-    int64_t last;       /* last offset tracked, -1 before the first */
-    int64_t watermark;  /* every tracked record below it is done; -1 before any */
-    int64_t fail_at;    /* lowest failed offset, INT64_MAX when none */
-    int64_t committed;  /* the watermark last handed to a commit, -1 when none */
+    size_t pending;    /* records neither done nor failed */
+    int64_t last;      /* last offset tracked, -1 before the first */
+    int64_t watermark; /* every tracked record below it is done; -1 before any */
+    int64_t fail_at;   /* lowest failed offset, INT64_MAX when none */
+    int64_t committed; /* the watermark last handed to a commit, -1 when none */
 } rv__koff_t;
 
 void rv__koff_init(rv__koff_t *t);

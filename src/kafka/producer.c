@@ -33,7 +33,7 @@ typedef struct kprod {
     void *opaque;
     rv_free_fn opaque_free;
     bool flow;
-    size_t in_flight; /* produced, delivery report not seen yet */
+    size_t in_flight;  /* produced, delivery report not seen yet */
     rv_env_t *pending; /* taken, waiting for room in librdkafka's queue */
     rv_env_t **ready;  /* flow: delivered, waiting for room downstream */
     size_t ready_head, ready_n, ready_cap;
@@ -60,10 +60,8 @@ static void note_held(kprod_t *p)
 {
     size_t h = held(p);
     p->stats.in_flight = h;
-    if (h > p->stats.in_flight_max)
-        p->stats.in_flight_max = h;
-    if (p->st)
-        rv_stage_set_in_flight(p->st, h);
+    if (h > p->stats.in_flight_max) p->stats.in_flight_max = h;
+    if (p->st) rv_stage_set_in_flight(p->st, h);
 }
 
 static void fail_stage(kprod_t *p, rv_error_t *err)
@@ -98,8 +96,7 @@ static bool ready_push(kprod_t *p, rv_env_t *env)
     if (p->ready_n == p->ready_cap) {
         size_t cap = p->ready_cap ? p->ready_cap * 2 : 64;
         rv_env_t **nr = malloc(cap * sizeof(*nr));
-        if (!nr)
-            return false;
+        if (!nr) return false;
         for (size_t i = 0; i < p->ready_n; i++)
             nr[i] = p->ready[(p->ready_head + i) % p->ready_cap];
         free(p->ready);
@@ -114,8 +111,7 @@ static bool ready_push(kprod_t *p, rv_env_t *env)
 
 static rv_env_t *ready_pop(kprod_t *p)
 {
-    if (p->ready_n == 0)
-        return NULL;
+    if (p->ready_n == 0) return NULL;
     rv_env_t *env = p->ready[p->ready_head];
     p->ready_head = (p->ready_head + 1) % p->ready_cap;
     p->ready_n--;
@@ -125,8 +121,7 @@ static rv_env_t *ready_pop(kprod_t *p)
 /* Finishes the stage once upstream is done and nothing is held. */
 static void check_done(kprod_t *p)
 {
-    if (!p->st || rv_stage_finished(p->st) || !p->upstream_done || held(p) > 0)
-        return;
+    if (!p->st || rv_stage_finished(p->st) || !p->upstream_done || held(p) > 0) return;
     if (p->upstream_err) {
         rv_error_t *e = p->upstream_err;
         p->upstream_err = NULL;
@@ -167,8 +162,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             out = rv_env_derive(env, d, free);
         }
         if (!out || !ready_push(p, out)) {
-            if (out)
-                rv_env_release_failed(out, RV_ERR_NOMEM);
+            if (out) rv_env_release_failed(out, RV_ERR_NOMEM);
             rv_env_release_failed(env, RV_ERR_NOMEM);
             fail_stage(p, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", p->name));
         } else {
@@ -199,8 +193,7 @@ static void on_queue(void *opaque)
     rd_kafka_poll(p->rk, 0);
     if (p->reported) {
         note_held(p);
-        if (p->st && !rv_stage_finished(p->st))
-            rv_stage_wake(p->st);
+        if (p->st && !rv_stage_finished(p->st)) rv_stage_wake(p->st);
     }
 }
 
@@ -279,15 +272,13 @@ static rd_kafka_resp_err_t produce(kprod_t *p, rv_env_t *env, rv_error_t **errp)
     vu[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
     vu[n++].u.ptr = env;
     rd_kafka_error_t *e = rd_kafka_produceva(p->rk, vu, n);
-    if (!e)
-        return RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!e) return RD_KAFKA_RESP_ERR_NO_ERROR;
     rd_kafka_resp_err_t err = rd_kafka_error_code(e);
-    if (hdrs)
-        rd_kafka_headers_destroy(hdrs); /* not taken on failure */
+    if (hdrs) rd_kafka_headers_destroy(hdrs); /* not taken on failure */
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-        rv_error_give(errp, rv__kafka_error(err, "%s: producing to %s: %s", p->name,
-                                            out.topic ? out.topic : p->topic,
-                                            rd_kafka_error_string(e)));
+        rv_error_give(errp,
+                      rv__kafka_error(err, "%s: producing to %s: %s", p->name,
+                                      out.topic ? out.topic : p->topic, rd_kafka_error_string(e)));
     rd_kafka_error_destroy(e);
     return err;
 }
@@ -299,24 +290,20 @@ static void emit_ready(kprod_t *p)
             rv_env_release_failed(ready_pop(p), RV_ERR_CANCELLED);
             continue;
         }
-        if (rv_out_room(p->st, 0) == 0)
-            break;
+        if (rv_out_room(p->st, 0) == 0) break;
         rv_out_push(p->st, 0, ready_pop(p));
     }
 }
 
 static void pull(kprod_t *p)
 {
-    if (p->flow)
-        emit_ready(p);
+    if (p->flow) emit_ready(p);
     size_t max = (size_t)p->kc.max_in_flight;
     while (!p->failed && !rv_stage_finished(p->st) && p->in_flight + p->ready_n < max) {
         rv_env_t *env = p->pending;
         p->pending = NULL;
-        if (!env && !(p->cancelled || rv_in_closed(p->st, 0)))
-            env = rv_in_pop(p->st, 0);
-        if (!env)
-            break;
+        if (!env && !(p->cancelled || rv_in_closed(p->st, 0))) env = rv_in_pop(p->st, 0);
+        if (!env) break;
         rv_error_t *err = NULL;
         rd_kafka_resp_err_t rc = produce(p, env, &err);
         if (rc == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -341,14 +328,13 @@ static void pull(kprod_t *p)
 static void connect_timer_cb(rv_timer_t *t, void *opaque)
 {
     kprod_t *p = opaque;
-    if (rd_kafka_controllerid(p->rk, 0) >= 0 || !p->st || rv_stage_finished(p->st))
-        return;
-    fail_stage(p, rv_error_new(RV_ERR_UNAVAILABLE, true,
-                               "%s: no Kafka broker answered at %s within %" PRId64
-                               " ms (kafka.connect.timeout)%s%s",
-                               p->name, p->kc.bootstraps ? p->kc.bootstraps : "?",
-                               p->kc.connect_timeout_ms, p->last_error[0] ? ": " : "",
-                               p->last_error));
+    if (rd_kafka_controllerid(p->rk, 0) >= 0 || !p->st || rv_stage_finished(p->st)) return;
+    fail_stage(p,
+               rv_error_new(RV_ERR_UNAVAILABLE, true,
+                            "%s: no Kafka broker answered at %s within %" PRId64
+                            " ms (kafka.connect.timeout)%s%s",
+                            p->name, p->kc.bootstraps ? p->kc.bootstraps : "?",
+                            p->kc.connect_timeout_ms, p->last_error[0] ? ": " : "", p->last_error));
 }
 
 static rv_err_t start(rv_stage_t *st, rv_error_t **errp)
@@ -356,8 +342,7 @@ static rv_err_t start(rv_stage_t *st, rv_error_t **errp)
     kprod_t *p = rv_stage_state(st);
     snprintf(p->name, sizeof(p->name), "%s", rv_stage_name(st));
     p->io = rv__kqio_new(rv_stage_loop(st), p->mainq, on_queue, p, errp);
-    if (!p->io)
-        return RV_ERR_IO;
+    if (!p->io) return RV_ERR_IO;
     if (p->kc.connect_timeout_ms > 0)
         rv_timer_start(p->connect_timer, (uint64_t)p->kc.connect_timeout_ms);
     return RV_OK;
@@ -372,8 +357,7 @@ static void on_finish(rv_stage_t *st, int port, const rv_error_t *err)
 {
     kprod_t *p = rv_stage_state(st);
     p->upstream_done = true;
-    if (err && !p->upstream_err)
-        p->upstream_err = rv_error_copy(err);
+    if (err && !p->upstream_err) p->upstream_err = rv_error_copy(err);
     check_done(p);
 }
 
@@ -422,15 +406,11 @@ static void stop(rv_stage_t *st)
             rd_kafka_poll(p->rk, 50);
     }
     rv__kqio_close(p->io, p->g);
-    if (p->mainq)
-        rd_kafka_queue_destroy(p->mainq);
-    if (p->rkt)
-        rd_kafka_topic_destroy(p->rkt);
-    if (p->rk)
-        rd_kafka_destroy(p->rk);
+    if (p->mainq) rd_kafka_queue_destroy(p->mainq);
+    if (p->rkt) rd_kafka_topic_destroy(p->rkt);
+    if (p->rk) rd_kafka_destroy(p->rk);
     rv__kconf_clear(&p->kc);
-    if (p->opaque_free)
-        p->opaque_free(p->opaque);
+    if (p->opaque_free) p->opaque_free(p->opaque);
     rv_error_destroy(p->upstream_err);
     free(p->ready);
     free(p->topic);
@@ -465,15 +445,13 @@ rv_stage_t *rv__kafka_producer_stage(rv_graph_t *g, const rv_conf_t *conf, const
                                      bool flow, const char *kind)
 {
     if (!g) {
-        if (opaque_free)
-            opaque_free(opaque);
+        if (opaque_free) opaque_free(opaque);
         return NULL;
     }
     rv_error_t *err = NULL;
     kprod_t *p = calloc(1, sizeof(*p));
     if (!p) {
-        if (opaque_free)
-            opaque_free(opaque);
+        if (opaque_free) opaque_free(opaque);
         rv_graph_record_error(g, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", kind));
         return NULL;
     }
@@ -493,8 +471,7 @@ rv_stage_t *rv__kafka_producer_stage(rv_graph_t *g, const rv_conf_t *conf, const
                      kind);
         goto fail;
     }
-    if (rv__kconf_build(&p->kc, conf, RD_KAFKA_PRODUCER, kind, &err) != RV_OK)
-        goto fail;
+    if (rv__kconf_build(&p->kc, conf, RD_KAFKA_PRODUCER, kind, &err) != RV_OK) goto fail;
     rd_kafka_conf_set_opaque(p->kc.rk_conf, p);
     rd_kafka_conf_set_dr_msg_cb(p->kc.rk_conf, dr_msg_cb);
     rd_kafka_conf_set_error_cb(p->kc.rk_conf, error_cb);
@@ -515,12 +492,11 @@ rv_stage_t *rv__kafka_producer_stage(rv_graph_t *g, const rv_conf_t *conf, const
             goto fail;
         }
     }
-    const rv_stage_ops_t *ops = flow ? &flow_ops : strcmp(kind, "kafka-dead-letter") == 0
-                                                     ? &dlq_ops
-                                                     : &sink_ops;
+    const rv_stage_ops_t *ops = flow                                     ? &flow_ops
+                                : strcmp(kind, "kafka-dead-letter") == 0 ? &dlq_ops
+                                                                         : &sink_ops;
     rv_stage_t *st = rv_stage_new(g, ops, p, 1, flow ? 1 : 0);
-    if (!st)
-        return NULL; /* the stop hook freed p */
+    if (!st) return NULL; /* the stop hook freed p */
     p->st = st;
     p->connect_timer = rv_timer_new(st, connect_timer_cb, p);
     if (!p->connect_timer)
@@ -528,15 +504,11 @@ rv_stage_t *rv__kafka_producer_stage(rv_graph_t *g, const rv_conf_t *conf, const
     return st;
 fail:
     rv_graph_record_error(g, err ? err : rv_error_new(RV_ERR_CONFIG, false, "%s: failed", kind));
-    if (p->mainq)
-        rd_kafka_queue_destroy(p->mainq);
-    if (p->rkt)
-        rd_kafka_topic_destroy(p->rkt);
-    if (p->rk)
-        rd_kafka_destroy(p->rk);
+    if (p->mainq) rd_kafka_queue_destroy(p->mainq);
+    if (p->rkt) rd_kafka_topic_destroy(p->rkt);
+    if (p->rk) rd_kafka_destroy(p->rk);
     rv__kconf_clear(&p->kc);
-    if (p->opaque_free)
-        p->opaque_free(p->opaque);
+    if (p->opaque_free) p->opaque_free(p->opaque);
     free(p->topic);
     free(p);
     return NULL;

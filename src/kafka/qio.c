@@ -35,8 +35,7 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 {
     rv__kqio_t *io = h->data;
     drain_pipe(io->fds[0]);
-    if (!io->closing)
-        io->cb(io->opaque);
+    if (!io->closing) io->cb(io->opaque);
 }
 
 rv__kqio_t *rv__kqio_new(uv_loop_t *loop, rd_kafka_queue_t *q, void (*cb)(void *opaque),
@@ -55,8 +54,7 @@ rv__kqio_t *rv__kqio_new(uv_loop_t *loop, rd_kafka_queue_t *q, void (*cb)(void *
         return NULL;
     }
     int rc = uv_poll_init(loop, &io->poll, io->fds[0]);
-    if (rc == 0)
-        rc = uv_poll_start(&io->poll, UV_READABLE, poll_cb);
+    if (rc == 0) rc = uv_poll_start(&io->poll, UV_READABLE, poll_cb);
     if (rc != 0) {
         close(io->fds[0]);
         close(io->fds[1]);
@@ -80,19 +78,16 @@ static void closed_cb(uv_handle_t *h)
     close(io->fds[1]);
     rv_graph_t *g = io->g;
     free(io);
-    if (g)
-        rv_graph_unhold(g);
+    if (g) rv_graph_unhold(g);
 }
 
 void rv__kqio_close(rv__kqio_t *io, rv_graph_t *g)
 {
-    if (!io)
-        return;
+    if (!io) return;
     /* No wake-up may be written into a pipe that is about to close. */
     rd_kafka_queue_io_event_enable(io->q, -1, NULL, 0);
     io->closing = true;
     io->g = g;
-    if (g)
-        rv_graph_hold(g);
+    if (g) rv_graph_hold(g);
     uv_close((uv_handle_t *)&io->poll, closed_cb);
 }

@@ -54,8 +54,8 @@ typedef struct kpart {
     const rd_kafka_topic_t *rkt; /* identity of the topic in messages, for the lookup */
     rv__koff_t trk;
     int64_t next_pos; /* offset after the last record taken from librdkafka, -1 before */
-    bool attached; /* in src->parts: assigned to us and not given up */
-    bool revoking; /* revoked; waiting for its in-flight records */
+    bool attached;    /* in src->parts: assigned to us and not given up */
+    bool revoking;    /* revoked; waiting for its in-flight records */
 } kpart_t;
 
 /* A topic/partition and an offset: confirmed commits, and the partitions
@@ -91,8 +91,8 @@ struct ksrc {
     uint64_t done_since;   /* records the watermarks passed since the last commit */
     int commits_in_flight; /* async commits not yet answered */
     bool commit_wanted;    /* a batch commit waits for the one in flight */
-    tplist_t committed;  /* offsets the broker confirmed */
-    tplist_t app_paused; /* partitions paused in librdkafka by this source */
+    tplist_t committed;    /* offsets the broker confirmed */
+    tplist_t app_paused;   /* partitions paused in librdkafka by this source */
     /* records taken while there was no room (paused), emitted first */
     rd_kafka_message_t **stash;
     size_t stash_head, stash_n, stash_cap;
@@ -145,8 +145,7 @@ static kpart_t *part_new(ksrc_t *s, const char *topic, int32_t partition)
 static void part_free(kpart_t *p)
 {
     ksrc_t *s = p->src;
-    if (s->cache == p)
-        s->cache = NULL;
+    if (s->cache == p) s->cache = NULL;
     rv__koff_free(&p->trk);
     free(p->topic);
     free(p);
@@ -169,29 +168,24 @@ static void detach(ksrc_t *s, kpart_t *p)
             break;
         }
     }
-    if (s->cache == p)
-        s->cache = NULL;
+    if (s->cache == p) s->cache = NULL;
     p->attached = false;
-    if (rv__koff_pending(&p->trk) == 0)
-        part_free(p);
+    if (rv__koff_pending(&p->trk) == 0) part_free(p);
 }
 
 static kpart_t *attach(ksrc_t *s, const char *topic, int32_t partition)
 {
     kpart_t *old = find_attached(s, topic, partition);
-    if (old)
-        detach(s, old);
+    if (old) detach(s, old);
     if (s->nparts == s->capparts) {
         size_t cap = s->capparts ? s->capparts * 2 : 16;
         kpart_t **np = realloc(s->parts, cap * sizeof(*np));
-        if (!np)
-            return NULL;
+        if (!np) return NULL;
         s->parts = np;
         s->capparts = cap;
     }
     kpart_t *p = part_new(s, topic, partition);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     p->attached = true;
     s->parts[s->nparts++] = p;
     return p;
@@ -202,8 +196,7 @@ static kpart_t *attach(ksrc_t *s, const char *topic, int32_t partition)
 static kpart_t *lookup(ksrc_t *s, const rd_kafka_message_t *m)
 {
     kpart_t *p = s->cache;
-    if (p && p->rkt == m->rkt && p->partition == m->partition)
-        return p;
+    if (p && p->rkt == m->rkt && p->partition == m->partition) return p;
     p = find_attached(s, rd_kafka_topic_name(m->rkt), m->partition);
     if (p) {
         p->rkt = m->rkt;
@@ -217,27 +210,23 @@ static kpart_t *lookup(ksrc_t *s, const rd_kafka_message_t *m)
 static tpoff_t *tp_find(const tplist_t *l, const char *topic, int32_t partition)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (l->v[i].partition == partition && strcmp(l->v[i].topic, topic) == 0)
-            return &l->v[i];
+        if (l->v[i].partition == partition && strcmp(l->v[i].topic, topic) == 0) return &l->v[i];
     return NULL;
 }
 
 static tpoff_t *tp_add(tplist_t *l, const char *topic, int32_t partition)
 {
     tpoff_t *c = tp_find(l, topic, partition);
-    if (c)
-        return c;
+    if (c) return c;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         tpoff_t *nv = realloc(l->v, cap * sizeof(*nv));
-        if (!nv)
-            return NULL;
+        if (!nv) return NULL;
         l->v = nv;
         l->cap = cap;
     }
     char *t = strdup(topic);
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     l->v[l->n] = (tpoff_t){t, partition, -1};
     return &l->v[l->n++];
 }
@@ -246,8 +235,7 @@ static tpoff_t *tp_add(tplist_t *l, const char *topic, int32_t partition)
 static bool tp_remove(tplist_t *l, const char *topic, int32_t partition)
 {
     tpoff_t *c = tp_find(l, topic, partition);
-    if (!c)
-        return false;
+    if (!c) return false;
     free(c->topic);
     *c = l->v[--l->n];
     return true;
@@ -264,8 +252,7 @@ static void tp_free(tplist_t *l)
 static void set_committed(ksrc_t *s, const char *topic, int32_t partition, int64_t offset)
 {
     tpoff_t *c = tp_add(&s->committed, topic, partition);
-    if (c)
-        c->offset = offset; /* the latest answer: a reset may move it back */
+    if (c) c->offset = offset; /* the latest answer: a reset may move it back */
 }
 
 static int64_t committed_of(const ksrc_t *s, const char *topic, int32_t partition)
@@ -282,22 +269,19 @@ static void pause_list(ksrc_t *s, rd_kafka_topic_partition_list_t *l)
 {
     for (int i = 0; i < l->cnt; i++)
         tp_add(&s->app_paused, l->elems[i].topic, l->elems[i].partition);
-    if (l->cnt > 0)
-        rd_kafka_pause_partitions(s->rk, l);
+    if (l->cnt > 0) rd_kafka_pause_partitions(s->rk, l);
 }
 
 /* Resumes those of l this source had paused; returns how many. */
 static int resume_list(ksrc_t *s, const rd_kafka_topic_partition_list_t *l)
 {
     rd_kafka_topic_partition_list_t *r = rd_kafka_topic_partition_list_new(l->cnt + 1);
-    if (!r)
-        return 0;
+    if (!r) return 0;
     for (int i = 0; i < l->cnt; i++)
         if (tp_remove(&s->app_paused, l->elems[i].topic, l->elems[i].partition))
             rd_kafka_topic_partition_list_add(r, l->elems[i].topic, l->elems[i].partition);
     int n = r->cnt;
-    if (n > 0)
-        rd_kafka_resume_partitions(s->rk, r);
+    if (n > 0) rd_kafka_resume_partitions(s->rk, r);
     rd_kafka_topic_partition_list_destroy(r);
     return n;
 }
@@ -311,8 +295,7 @@ static void commit_parts(ksrc_t *s, kpart_t *const *parts, size_t n)
         n = s->nparts;
     }
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
-    if (!list)
-        return;
+    if (!list) return;
     for (size_t i = 0; i < n; i++) {
         int64_t off = rv__koff_take_commit(&parts[i]->trk);
         if (off >= 0)
@@ -337,16 +320,14 @@ static void commit_parts(ksrc_t *s, kpart_t *const *parts, size_t n)
  * everything done meanwhile, so the broker sees a commit rate it can take. */
 static void commit_all(ksrc_t *s, bool force)
 {
-    if (s->state >= S_CLOSED || !s->rk)
-        return;
+    if (s->state >= S_CLOSED || !s->rk) return;
     if (s->commits_in_flight > 0 && !force) {
         s->commit_wanted = true;
         return;
     }
     s->commit_wanted = false;
     s->done_since = 0;
-    if (s->commit_timer)
-        rv_timer_stop(s->commit_timer);
+    if (s->commit_timer) rv_timer_stop(s->commit_timer);
     commit_parts(s, NULL, 0);
 }
 
@@ -359,10 +340,8 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
     ksrc_t *s = opaque;
-    if (s->commits_in_flight > 0)
-        s->commits_in_flight--;
-    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
-        return;
+    if (s->commits_in_flight > 0) s->commits_in_flight--;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
     rd_kafka_resp_err_t first = err;
     bool retry = false;
     for (int i = 0; offsets && i < offsets->cnt; i++) {
@@ -371,8 +350,7 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             set_committed(s, tp->topic, tp->partition, tp->offset);
             continue;
         }
-        if (!first)
-            first = tp->err;
+        if (!first) first = tp->err;
         /* Not committed (the coordinator moved or was loading, say): unless
          * a later commit already carries more, this partition's watermark is
          * sent again with the next commit. */
@@ -395,8 +373,7 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         s->stats.commits_ok++;
     }
-    if (s->commit_wanted && s->commits_in_flight == 0)
-        commit_all(s, false);
+    if (s->commit_wanted && s->commits_in_flight == 0) commit_all(s, false);
 }
 
 /* ----------------------------------------------------------------- pausing */
@@ -419,8 +396,7 @@ static uint64_t keepalive_ms(const ksrc_t *s)
 
 static void pause_all(ksrc_t *s)
 {
-    if (s->paused)
-        return;
+    if (s->paused) return;
     rd_kafka_topic_partition_list_t *l = active_list(s);
     if (l) {
         pause_list(s, l);
@@ -429,8 +405,7 @@ static void pause_all(ksrc_t *s)
     s->paused = true;
     s->stats.pauses++;
 
-    if (s->keepalive_timer)
-        rv_timer_start(s->keepalive_timer, keepalive_ms(s));
+    if (s->keepalive_timer) rv_timer_start(s->keepalive_timer, keepalive_ms(s));
 }
 
 /* Resumes the active partitions. librdkafka 2.0.2 does not wake the broker
@@ -439,8 +414,7 @@ static void pause_all(ksrc_t *s)
  * and fetches from exactly there. */
 static void resume_all(ksrc_t *s)
 {
-    if (!s->paused)
-        return;
+    if (!s->paused) return;
     rd_kafka_topic_partition_list_t *l = active_list(s);
     if (l) {
         resume_list(s, l);
@@ -453,18 +427,15 @@ static void resume_all(ksrc_t *s)
         }
         if (seek && seek->cnt > 0) {
             rd_kafka_error_t *e = rd_kafka_seek_partitions(s->rk, seek, 0);
-            if (e)
-                rd_kafka_error_destroy(e);
+            if (e) rd_kafka_error_destroy(e);
         }
-        if (seek)
-            rd_kafka_topic_partition_list_destroy(seek);
+        if (seek) rd_kafka_topic_partition_list_destroy(seek);
         rd_kafka_topic_partition_list_destroy(l);
     }
     s->paused = false;
     s->stats.resumes++;
 
-    if (s->keepalive_timer)
-        rv_timer_stop(s->keepalive_timer);
+    if (s->keepalive_timer) rv_timer_stop(s->keepalive_timer);
 }
 
 /* ----------------------------------------------------------------- the ack */
@@ -493,20 +464,15 @@ static void on_ack(rv_env_t *root, rv_err_t status, void *opaque)
             rv_timer_start(s->commit_timer, (uint64_t)s->kc.commit_interval_ms);
     }
     if (!p->attached) {
-        if (rv__koff_pending(&p->trk) == 0)
-            part_free(p);
+        if (rv__koff_pending(&p->trk) == 0) part_free(p);
     } else if (p->revoking && s->revoking) {
         bool idle = true;
         for (size_t i = 0; i < s->nparts && idle; i++)
-            if (s->parts[i]->revoking && rv__koff_pending(&s->parts[i]->trk) > 0)
-                idle = false;
-        if (idle)
-            finish_revoke(s);
+            if (s->parts[i]->revoking && rv__koff_pending(&s->parts[i]->trk) > 0) idle = false;
+        if (idle) finish_revoke(s);
     }
-    if (s->state == S_DRAINING && s->live_msgs == 0)
-        begin_close(s);
-    if (s->stopped)
-        maybe_free(s);
+    if (s->state == S_DRAINING && s->live_msgs == 0) begin_close(s);
+    if (s->stopped) maybe_free(s);
 }
 
 /* ---------------------------------------------------------------- records */
@@ -520,8 +486,7 @@ static void handle_msg_error(ksrc_t *s, rd_kafka_message_t *m)
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-        if (s->kc.unknown_topic_wait)
-            break;
+        if (s->kc.unknown_topic_wait) break;
         /* fall through */
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
@@ -546,8 +511,7 @@ static bool stash_push(ksrc_t *s, rd_kafka_message_t *m)
     if (s->stash_n == s->stash_cap) {
         size_t cap = s->stash_cap ? s->stash_cap * 2 : 64;
         rd_kafka_message_t **ns = malloc(cap * sizeof(*ns));
-        if (!ns)
-            return false;
+        if (!ns) return false;
         for (size_t i = 0; i < s->stash_n; i++)
             ns[i] = s->stash[(s->stash_head + i) % s->stash_cap];
         free(s->stash);
@@ -562,8 +526,7 @@ static bool stash_push(ksrc_t *s, rd_kafka_message_t *m)
 
 static rd_kafka_message_t *stash_pop(ksrc_t *s)
 {
-    if (s->stash_n == 0)
-        return NULL;
+    if (s->stash_n == 0) return NULL;
     rd_kafka_message_t *m = s->stash[s->stash_head];
     s->stash_head = (s->stash_head + 1) % s->stash_cap;
     s->stash_n--;
@@ -610,8 +573,7 @@ static bool emit(ksrc_t *s, rd_kafka_message_t *m)
     }
     rv_env_t *env = rc == RV_OK ? rv_env_new(s->g, m, NULL) : NULL;
     if (!env) {
-        if (rc == RV_OK)
-            rv__koff_done(&p->trk, m->offset, false);
+        if (rc == RV_OK) rv__koff_done(&p->trk, m->offset, false);
         rd_kafka_message_destroy(m);
         fail_stage(s, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", s->name));
         return false;
@@ -640,8 +602,7 @@ static void serve_without_room(ksrc_t *s)
 {
     for (;;) {
         ssize_t n = rd_kafka_consume_batch_queue(s->q, 0, s->batch, (size_t)s->kc.poll_batch);
-        if (n <= 0)
-            break;
+        if (n <= 0) break;
         for (ssize_t i = 0; i < n; i++) {
             rd_kafka_message_t *m = s->batch[i];
             if (m->err) {
@@ -657,39 +618,34 @@ static void serve_without_room(ksrc_t *s)
             rd_kafka_message_destroy(m);
             s->stats.dropped++;
         }
-        if ((size_t)n < (size_t)s->kc.poll_batch)
-            break;
+        if ((size_t)n < (size_t)s->kc.poll_batch) break;
     }
 }
 
 static void note_queued(ksrc_t *s)
 {
     uint64_t q = (uint64_t)rd_kafka_queue_length(s->q) + s->stash_n;
-    if (q > s->stats.queued_max)
-        s->stats.queued_max = q;
+    if (q > s->stats.queued_max) s->stats.queued_max = q;
 }
 
 /* Moves records downstream as far as there is room; with none, arms the
  * pause timer (or serves the queue when already paused). */
 static void pump(ksrc_t *s)
 {
-    if (s->state != S_RUNNING || !s->st)
-        return;
+    if (s->state != S_RUNNING || !s->st) return;
     size_t room = rv_out_room(s->st, 0);
     if (room > 0) {
-        if (s->pause_timer)
-            rv_timer_stop(s->pause_timer);
+        if (s->pause_timer) rv_timer_stop(s->pause_timer);
         resume_all(s);
         while (room > 0 && s->stash_n > 0 && s->state == S_RUNNING)
-            if (emit(s, stash_pop(s)))
-                room--;
+            if (emit(s, stash_pop(s))) room--;
         while (room > 0 && s->state == S_RUNNING) {
             size_t want = room < (size_t)s->kc.poll_batch ? room : (size_t)s->kc.poll_batch;
             ssize_t n = rd_kafka_consume_batch_queue(s->q, 0, s->batch, want);
             if (n < 0) {
                 rd_kafka_resp_err_t err = rd_kafka_last_error();
-                fail_stage(s, rv__kafka_error(err, "%s: consuming: %s", s->name,
-                                              rd_kafka_err2str(err)));
+                fail_stage(
+                    s, rv__kafka_error(err, "%s: consuming: %s", s->name, rd_kafka_err2str(err)));
                 return;
             }
             for (ssize_t i = 0; i < n; i++) {
@@ -702,8 +658,7 @@ static void pump(ksrc_t *s)
                     room--;
                 }
             }
-            if ((size_t)n < want)
-                break;
+            if ((size_t)n < want) break;
         }
     }
     if (room == 0 && s->state == S_RUNNING) {
@@ -722,8 +677,7 @@ static void pump(ksrc_t *s)
 static void pause_timer_cb(rv_timer_t *t, void *opaque)
 {
     ksrc_t *s = opaque;
-    if (s->state != S_RUNNING || !s->st || rv_out_room(s->st, 0) > 0)
-        return;
+    if (s->state != S_RUNNING || !s->st || rv_out_room(s->st, 0) > 0) return;
     note_queued(s);
     pause_all(s);
     serve_without_room(s);
@@ -732,8 +686,7 @@ static void pause_timer_cb(rv_timer_t *t, void *opaque)
 static void keepalive_timer_cb(rv_timer_t *t, void *opaque)
 {
     ksrc_t *s = opaque;
-    if (!s->paused || s->state != S_RUNNING)
-        return;
+    if (!s->paused || s->state != S_RUNNING) return;
     note_queued(s);
     serve_without_room(s);
     rv_timer_start(t, keepalive_ms(s));
@@ -752,20 +705,16 @@ static bool is_coop(ksrc_t *s)
 static void finish_revoke(ksrc_t *s)
 {
     rd_kafka_topic_partition_list_t *list = s->revoking;
-    if (!list)
-        return;
+    if (!list) return;
     s->revoking = NULL;
-    if (s->revoke_timer)
-        rv_timer_stop(s->revoke_timer);
+    if (s->revoke_timer) rv_timer_stop(s->revoke_timer);
     kpart_t **ps = calloc((size_t)list->cnt + 1, sizeof(*ps));
     size_t n = 0;
     for (int i = 0; ps && i < list->cnt; i++) {
         kpart_t *p = find_attached(s, list->elems[i].topic, list->elems[i].partition);
-        if (p)
-            ps[n++] = p;
+        if (p) ps[n++] = p;
     }
-    if (!s->revoke_lost && n > 0)
-        commit_parts(s, ps, n);
+    if (!s->revoke_lost && n > 0) commit_parts(s, ps, n);
     for (size_t i = 0; i < n; i++)
         detach(s, ps[i]);
     free(ps);
@@ -780,8 +729,7 @@ static void finish_revoke(ksrc_t *s)
         rd_kafka_assign(s->rk, NULL);
     }
     rd_kafka_topic_partition_list_destroy(list);
-    if (s->state == S_DRAINING && s->live_msgs == 0)
-        begin_close(s);
+    if (s->state == S_DRAINING && s->live_msgs == 0) begin_close(s);
 }
 
 static void revoke_timer_cb(rv_timer_t *t, void *opaque)
@@ -819,21 +767,18 @@ static void on_assign(ksrc_t *s, rd_kafka_topic_partition_list_t *parts, bool co
 
 static void on_revoke(ksrc_t *s, rd_kafka_topic_partition_list_t *parts, bool coop)
 {
-    if (s->revoking)
-        finish_revoke(s);
+    if (s->revoking) finish_revoke(s);
     bool lost = rd_kafka_assignment_lost(s->rk) != 0;
     s->revoking = rd_kafka_topic_partition_list_copy(parts);
     if (!s->revoking) {
         /* No memory to wait: give the partitions up at once, uncommitted. */
         for (int i = 0; i < parts->cnt; i++) {
             kpart_t *p = find_attached(s, parts->elems[i].topic, parts->elems[i].partition);
-            if (p)
-                detach(s, p);
+            if (p) detach(s, p);
         }
         if (coop) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(s->rk, parts);
-            if (e)
-                rd_kafka_error_destroy(e);
+            if (e) rd_kafka_error_destroy(e);
         } else {
             rd_kafka_assign(s->rk, NULL);
         }
@@ -846,14 +791,12 @@ static void on_revoke(ksrc_t *s, rd_kafka_topic_partition_list_t *parts, bool co
         kpart_t *p = find_attached(s, parts->elems[i].topic, parts->elems[i].partition);
         if (p) {
             p->revoking = true;
-            if (rv__koff_pending(&p->trk) > 0)
-                idle = false;
+            if (rv__koff_pending(&p->trk) > 0) idle = false;
         }
         stash_drop(s, parts->elems[i].topic, parts->elems[i].partition);
     }
     s->stats.revoked += (uint64_t)parts->cnt;
-    if (lost)
-        s->stats.lost += (uint64_t)parts->cnt;
+    if (lost) s->stats.lost += (uint64_t)parts->cnt;
     if (lost || idle || s->state >= S_CLOSING || !s->st || !s->revoke_timer ||
         s->kc.revoke_timeout_ms == 0) {
         finish_revoke(s);
@@ -878,8 +821,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         snprintf(s->last_error, sizeof(s->last_error), "rebalance: %s", rd_kafka_err2str(err));
         if (coop) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-            if (e)
-                rd_kafka_error_destroy(e);
+            if (e) rd_kafka_error_destroy(e);
         } else {
             rd_kafka_assign(rk, NULL);
         }
@@ -903,39 +845,33 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static void connect_timer_cb(rv_timer_t *t, void *opaque)
 {
     ksrc_t *s = opaque;
-    if (s->state != S_RUNNING || rd_kafka_controllerid(s->rk, 0) >= 0)
-        return;
-    fail_stage(s, rv_error_new(RV_ERR_UNAVAILABLE, true,
-                               "%s: no Kafka broker answered at %s within %" PRId64
-                               " ms (kafka.connect.timeout)%s%s",
-                               s->name, s->kc.bootstraps ? s->kc.bootstraps : "?",
-                               s->kc.connect_timeout_ms, s->last_error[0] ? ": " : "",
-                               s->last_error));
+    if (s->state != S_RUNNING || rd_kafka_controllerid(s->rk, 0) >= 0) return;
+    fail_stage(s,
+               rv_error_new(RV_ERR_UNAVAILABLE, true,
+                            "%s: no Kafka broker answered at %s within %" PRId64
+                            " ms (kafka.connect.timeout)%s%s",
+                            s->name, s->kc.bootstraps ? s->kc.bootstraps : "?",
+                            s->kc.connect_timeout_ms, s->last_error[0] ? ": " : "", s->last_error));
 }
 
 /* ---------------------------------------------------------------- stopping */
 
 static void close_done(ksrc_t *s)
 {
-    if (s->state == S_CLOSED)
-        return;
+    if (s->state == S_CLOSED) return;
     s->state = S_CLOSED;
-    if (s->closing_timer)
-        rv_timer_stop(s->closing_timer);
-    if (s->close_timer)
-        rv_timer_stop(s->close_timer);
+    if (s->closing_timer) rv_timer_stop(s->closing_timer);
+    if (s->close_timer) rv_timer_stop(s->close_timer);
     /* A final commit that failed (typically because the group is
      * rebalancing as members leave) does not fail the stream: its records
      * are redelivered, which at-least-once allows; commit_errors counts it. */
-    if (s->st && !rv_stage_finished(s->st))
-        rv_stage_finish(s->st);
+    if (s->st && !rv_stage_finished(s->st)) rv_stage_finish(s->st);
 }
 
 /* Serves the queue while librdkafka closes the consumer, until it is closed. */
 static void serve_closing(ksrc_t *s)
 {
-    if (s->state != S_CLOSING)
-        return;
+    if (s->state != S_CLOSING) return;
     serve_without_room(s);
     if (rd_kafka_consumer_closed(s->rk))
         close_done(s);
@@ -952,18 +888,15 @@ static void closing_timer_cb(rv_timer_t *t, void *opaque)
  * rebalance callbacks of the close come through our queue). */
 static void begin_close(ksrc_t *s)
 {
-    if (s->state >= S_CLOSING)
-        return;
+    if (s->state >= S_CLOSING) return;
     if (s->state == S_NEW) {
         s->state = S_CLOSED;
         return;
     }
-    if (s->revoking)
-        finish_revoke(s);
+    if (s->revoking) finish_revoke(s);
     commit_all(s, true);
     s->state = S_CLOSING;
-    if (s->close_timer)
-        rv_timer_stop(s->close_timer);
+    if (s->close_timer) rv_timer_stop(s->close_timer);
     rd_kafka_error_t *e = rd_kafka_consumer_close_queue(s->rk, s->q);
     if (e) {
         snprintf(s->last_error, sizeof(s->last_error), "close: %s", rd_kafka_error_string(e));
@@ -981,19 +914,15 @@ static void close_timer_cb(rv_timer_t *t, void *opaque)
  * are done (or close.timeout passed). */
 static void begin_drain(ksrc_t *s)
 {
-    if (s->state >= S_DRAINING)
-        return;
+    if (s->state >= S_DRAINING) return;
     if (s->state == S_NEW) {
         s->state = S_CLOSED;
         return;
     }
     s->state = S_DRAINING;
-    if (s->st && !rv_stage_finished(s->st))
-        rv_out_complete(s->st, 0);
-    if (s->pause_timer)
-        rv_timer_stop(s->pause_timer);
-    if (s->keepalive_timer)
-        rv_timer_stop(s->keepalive_timer);
+    if (s->st && !rv_stage_finished(s->st)) rv_out_complete(s->st, 0);
+    if (s->pause_timer) rv_timer_stop(s->pause_timer);
+    if (s->keepalive_timer) rv_timer_stop(s->keepalive_timer);
     if (!s->paused) {
         /* Stop fetching: nothing more will be emitted. */
         rd_kafka_topic_partition_list_t *l = active_list(s);
@@ -1009,8 +938,7 @@ static void begin_drain(ksrc_t *s)
         return;
     }
     commit_all(s, true);
-    if (s->close_timer)
-        rv_timer_start(s->close_timer, (uint64_t)s->kc.close_timeout_ms);
+    if (s->close_timer) rv_timer_start(s->close_timer, (uint64_t)s->kc.close_timeout_ms);
 }
 
 /* ------------------------------------------------------------------- hooks */
@@ -1020,8 +948,7 @@ static void on_queue(void *opaque)
     ksrc_t *s = opaque;
     switch (s->state) {
     case S_RUNNING:
-        if (s->st && !rv_stage_finished(s->st))
-            rv_stage_wake(s->st);
+        if (s->st && !rv_stage_finished(s->st)) rv_stage_wake(s->st);
         break;
     case S_DRAINING:
         serve_without_room(s);
@@ -1039,8 +966,7 @@ static rv_err_t start(rv_stage_t *st, rv_error_t **errp)
     ksrc_t *s = rv_stage_state(st);
     snprintf(s->name, sizeof(s->name), "%s", rv_stage_name(st));
     s->io = rv__kqio_new(rv_stage_loop(st), s->q, on_queue, s, errp);
-    if (!s->io)
-        return RV_ERR_IO;
+    if (!s->io) return RV_ERR_IO;
     s->state = S_RUNNING;
     if (s->subscribe) {
         for (int i = 0; i < s->topics->cnt; i++)
@@ -1048,8 +974,8 @@ static rv_err_t start(rv_stage_t *st, rv_error_t **errp)
         rd_kafka_resp_err_t err = rd_kafka_subscribe(s->rk, s->topics);
         if (err) {
             s->state = S_CLOSED;
-            return rv_error_give(errp, rv__kafka_error(err, "%s: subscribing: %s", s->name,
-                                                       rd_kafka_err2str(err)));
+            return rv_error_give(
+                errp, rv__kafka_error(err, "%s: subscribing: %s", s->name, rd_kafka_err2str(err)));
         }
     } else {
         for (int i = 0; i < s->topics->cnt; i++) {
@@ -1060,8 +986,8 @@ static rv_err_t start(rv_stage_t *st, rv_error_t **errp)
         rd_kafka_resp_err_t err = rd_kafka_assign(s->rk, s->topics);
         if (err) {
             s->state = S_CLOSED;
-            return rv_error_give(errp, rv__kafka_error(err, "%s: assigning: %s", s->name,
-                                                       rd_kafka_err2str(err)));
+            return rv_error_give(
+                errp, rv__kafka_error(err, "%s: assigning: %s", s->name, rd_kafka_err2str(err)));
         }
         s->stats.assigned += (uint64_t)s->topics->cnt;
     }
@@ -1098,18 +1024,15 @@ static void on_abort(rv_stage_t *st)
 /* Frees the state once the stop hook ran and no record it made is alive. */
 static void maybe_free(ksrc_t *s)
 {
-    if (!s->stopped || s->live_msgs > 0)
-        return;
+    if (!s->stopped || s->live_msgs > 0) return;
     while (s->nparts > 0)
         detach(s, s->parts[s->nparts - 1]);
     free(s->parts);
     s->parts = NULL;
-    if (s->q)
-        rd_kafka_queue_destroy(s->q);
+    if (s->q) rd_kafka_queue_destroy(s->q);
     if (s->rk) /* closed already (or never subscribed) */
         rd_kafka_destroy_flags(s->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-    if (s->topics)
-        rd_kafka_topic_partition_list_destroy(s->topics);
+    if (s->topics) rd_kafka_topic_partition_list_destroy(s->topics);
     rv__kconf_clear(&s->kc);
     tp_free(&s->committed);
     tp_free(&s->app_paused);
@@ -1121,8 +1044,8 @@ static void maybe_free(ksrc_t *s)
 static void stop(rv_stage_t *st)
 {
     ksrc_t *s = rv_stage_state(st);
-    rv_timer_t **timers[] = {&s->commit_timer, &s->pause_timer,  &s->keepalive_timer,
-                             &s->revoke_timer, &s->close_timer,  &s->connect_timer,
+    rv_timer_t **timers[] = {&s->commit_timer, &s->pause_timer, &s->keepalive_timer,
+                             &s->revoke_timer, &s->close_timer, &s->connect_timer,
                              &s->closing_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         rv_timer_destroy(*timers[i]);
@@ -1137,8 +1060,7 @@ static void stop(rv_stage_t *st)
         uint64_t deadline = uv_hrtime() + 30000000000ull;
         while (s->state == S_CLOSING && !rd_kafka_consumer_closed(s->rk) &&
                uv_hrtime() < deadline) {
-            ssize_t n = rd_kafka_consume_batch_queue(s->q, 100, s->batch,
-                                                     (size_t)s->kc.poll_batch);
+            ssize_t n = rd_kafka_consume_batch_queue(s->q, 100, s->batch, (size_t)s->kc.poll_batch);
             for (ssize_t i = 0; i < n; i++) {
                 rd_kafka_message_destroy(s->batch[i]);
                 s->stats.dropped++;
@@ -1178,8 +1100,7 @@ static rv_stage_t *source_new(rv_graph_t *g, const rv_conf_t *conf,
     s->topics = topics;
     s->subscribe = subscribe;
     snprintf(s->name, sizeof(s->name), "%s", who);
-    if (rv__kconf_build(&s->kc, conf, RD_KAFKA_CONSUMER, who, &err) != RV_OK)
-        goto fail;
+    if (rv__kconf_build(&s->kc, conf, RD_KAFKA_CONSUMER, who, &err) != RV_OK) goto fail;
     char gid[256];
     size_t gsz = sizeof(gid);
     if (rd_kafka_conf_get(s->kc.rk_conf, "group.id", gid, &gsz) != RD_KAFKA_CONF_OK || !gid[0]) {
@@ -1194,8 +1115,7 @@ static rv_stage_t *source_new(rv_graph_t *g, const rv_conf_t *conf,
     if (s->kc.pause_after_ms > s->kc.max_poll_interval_ms / 2)
         s->kc.pause_after_ms = s->kc.max_poll_interval_ms / 2;
     rd_kafka_conf_set_opaque(s->kc.rk_conf, s);
-    if (subscribe)
-        rd_kafka_conf_set_rebalance_cb(s->kc.rk_conf, rebalance_cb);
+    if (subscribe) rd_kafka_conf_set_rebalance_cb(s->kc.rk_conf, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(s->kc.rk_conf, offset_commit_cb);
     rd_kafka_conf_set_error_cb(s->kc.rk_conf, error_cb);
     char errstr[512];
@@ -1213,8 +1133,7 @@ static rv_stage_t *source_new(rv_graph_t *g, const rv_conf_t *conf,
         goto fail;
     }
     rv_stage_t *st = rv_stage_new(g, &source_ops, s, 0, 1);
-    if (!st)
-        return NULL; /* the stop hook freed s */
+    if (!st) return NULL; /* the stop hook freed s */
     s->st = st;
     s->commit_timer = rv_timer_new(st, commit_timer_cb, s);
     s->pause_timer = rv_timer_new(st, pause_timer_cb, s);
@@ -1236,19 +1155,17 @@ fail:
 
 rv_stage_t *rv_kafka_source(rv_graph_t *g, const rv_conf_t *conf, const char *topics)
 {
-    if (!g)
-        return NULL;
+    if (!g) return NULL;
     if (!topics || !*topics) {
-        rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                              "kafka-source: no topic to subscribe to"));
+        rv_graph_record_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "kafka-source: no topic to subscribe to"));
         return NULL;
     }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
     char *copy = strdup(topics);
     if (!l || !copy) {
         free(copy);
-        if (l)
-            rd_kafka_topic_partition_list_destroy(l);
+        if (l) rd_kafka_topic_partition_list_destroy(l);
         rv_graph_record_error(g, rv_error_new(RV_ERR_NOMEM, true, "kafka-source: out of memory"));
         return NULL;
     }
@@ -1269,11 +1186,10 @@ rv_stage_t *rv_kafka_source(rv_graph_t *g, const rv_conf_t *conf, const char *to
 rv_stage_t *rv_kafka_source_assign(rv_graph_t *g, const rv_conf_t *conf,
                                    const rv_kafka_partition_t *parts, size_t n)
 {
-    if (!g)
-        return NULL;
+    if (!g) return NULL;
     if (!parts || n == 0) {
-        rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                              "kafka-source: no partition to assign"));
+        rv_graph_record_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "kafka-source: no partition to assign"));
         return NULL;
     }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);

@@ -3,6 +3,7 @@
  * room, so the slowest branch sets the pace and no branch is ever flooded. */
 #include <stdlib.h>
 
+#include "engine/engine.h" /* inline reference counting in the hot loop */
 #include "rivulet/stages.h"
 
 typedef struct {
@@ -20,16 +21,20 @@ static void on_input(rv_stage_t *st)
         rv_stage_finish(st);
         return;
     }
-    size_t n = rv_in_avail(st, 0), room = rv_out_room_all(st);
-    if (n > room)
-        n = room;
-    while (n-- > 0) {
-        rv_env_t *env = rv_in_pop(st, 0);
-        for (int k = 1; k < open; k++)
-            rv_env_retain(env);
+    /* Batches: take what every open branch has room for, add one reference
+     * per extra branch, and hand each branch the same batch. */
+    rv_env_t *batch[64];
+    for (;;) {
+        size_t room = rv_out_room_all(st);
+        size_t n = rv_in_take(st, 0, batch, room < 64 ? room : 64);
+        if (n == 0)
+            return;
+        for (size_t j = 0; j < n; j++)
+            for (int k = 1; k < open; k++)
+                batch[j]->refs++;
         for (int i = 0; i < n_out; i++)
             if (!rv_out_closed(st, i))
-                rv_out_push(st, i, env);
+                rv_out_give(st, i, batch, n);
     }
 }
 

@@ -2,6 +2,7 @@
  * A failed call goes to the decider. */
 #include <stdlib.h>
 
+#include "engine/engine.h" /* inline reference counting in the hot loop */
 #include "rivulet/stages.h"
 #include "stages/supervise.h"
 
@@ -14,20 +15,30 @@ typedef struct {
 static void on_input(rv_stage_t *st)
 {
     each_t *e = rv_stage_state(st);
-    rv_env_t *env;
-    while (!rv_stage_finished(st) && (env = rv_in_pop(st, 0)) != NULL) {
+    rv_env_t *batch[64];
+    size_t n = 0, i = 0;
+    while (!rv_stage_finished(st)) {
+        if (i == n) {
+            n = rv_in_take(st, 0, batch, 64);
+            i = 0;
+            if (n == 0)
+                return;
+        }
+        rv_env_t *env = batch[i++];
         for (int attempt = 1;; attempt++) {
             rv_error_t *err = NULL;
             rv_err_t rc = e->fn ? e->fn(e->opaque, rv_env_payload(env), &err)
                                 : e->env_fn(e->opaque, env, &err);
             if (rc == RV_OK) {
-                rv_env_release(env);
+                rv__env_release(env);
                 break;
             }
             if (rv__supervise(st, env, rc, &err, attempt) != RV_RETRY)
                 break;
         }
     }
+    while (i < n) /* the stage failed mid-batch: the rest was not processed */
+        rv_env_release_failed(batch[i++], RV_ERR_CANCELLED);
 }
 
 static void stop(rv_stage_t *st)

@@ -1,11 +1,14 @@
 /* Sink: takes everything and releases it after success (its acks fire). */
+#include "engine/engine.h" /* inline reference counting in the hot loop */
 #include "rivulet/stages.h"
 
 static void on_input(rv_stage_t *st)
 {
-    rv_env_t *env;
-    while ((env = rv_in_pop(st, 0)) != NULL)
-        rv_env_release(env);
+    rv_env_t *batch[64];
+    size_t n;
+    while ((n = rv_in_take(st, 0, batch, 64)) > 0)
+        for (size_t i = 0; i < n; i++)
+            rv__env_release(batch[i]);
 }
 
 static const rv_stage_ops_t ops = {.kind = "ignore", .on_input = on_input};

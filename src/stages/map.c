@@ -57,6 +57,10 @@ static rv_env_t *apply(rv_stage_t *st, map_t *m, rv_env_t *env, int first_attemp
 static void on_input(rv_stage_t *st)
 {
     map_t *m = rv_stage_state(st);
+    /* Locals, so the compiler need not reload them after each user call. */
+    rv_map_fn fn = m->fn;
+    rv_free_fn out_free = m->out_free;
+    void *opaque = m->opaque;
     rv_env_t *batch[MAP_BATCH];
     for (;;) {
         size_t room = rv_out_room(st, 0);
@@ -68,32 +72,36 @@ static void on_input(rv_stage_t *st)
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
             rv_env_t *env = batch[i];
-            if (m->fn && env->refs == 1) {
+            if (fn && env->refs == 1) {
                 void *in = env->payload, *out = in;
                 rv_error_t *err = NULL;
-                rv_err_t frc = m->fn(m->opaque, in, &out, &err);
+                rv_err_t frc = fn(opaque, in, &out, &err);
                 if (frc == RV_OK) {
                     if (out != in) {
                         if (env->free_payload && in)
                             env->free_payload(in);
                         env->payload = out;
-                        env->free_payload = m->out_free;
+                        env->free_payload = out_free;
                     }
                     batch[k++] = env;
                     continue;
                 }
+                /* The elements before this one succeeded: they leave first,
+                 * whatever supervision decides for this one. */
+                rv_out_give(st, 0, batch, k);
+                k = 0;
                 if (rv__supervise(st, env, frc, &err, 1) != RV_RETRY)
                     env = NULL; /* dropped or failed: supervision released it */
                 else
                     env = apply(st, m, env, 2);
             } else {
+                rv_out_give(st, 0, batch, k);
+                k = 0;
                 env = apply(st, m, env, 1);
             }
             if (rv_stage_finished(st)) {
                 rv_env_release_failed(env, RV_ERR_CANCELLED);
                 for (size_t j = i + 1; j < n; j++)
-                    rv_env_release_failed(batch[j], RV_ERR_CANCELLED);
-                for (size_t j = 0; j < k; j++)
                     rv_env_release_failed(batch[j], RV_ERR_CANCELLED);
                 return;
             }

@@ -13,16 +13,23 @@ static void on_room(rv_stage_t *st)
     source_range_t *s = rv_stage_state(st);
     rv_graph_t *g = rv_stage_graph(st);
     size_t room = rv_out_room(st, 0);
-    while (room-- > 0 && s->left != 0) {
-        rv_env_t *env = rv_env_new(g, RV_PTR(s->next), NULL);
-        if (!env) {
-            rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
-            return;
+    rv_env_t *batch[64];
+    while (room > 0 && s->left != 0) {
+        size_t k = 0;
+        while (k < room && k < 64 && s->left != 0) {
+            rv_env_t *env = rv_env_new(g, RV_PTR(s->next), NULL);
+            if (!env) {
+                rv_out_give(st, 0, batch, k);
+                rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+                return;
+            }
+            batch[k++] = env;
+            s->next++;
+            if (s->left > 0)
+                s->left--;
         }
-        s->next++;
-        if (s->left > 0)
-            s->left--;
-        rv_out_push(st, 0, env);
+        rv_out_give(st, 0, batch, k);
+        room -= k;
     }
     if (s->left == 0)
         rv_stage_finish(st);

@@ -31,9 +31,7 @@ static inline void kt_done(rv_graph_t *g, const rv_error_t *status, void *opaque
     snprintf(r->msg, sizeof(r->msg), "%s", status ? rv_error_msg(status) : "");
 }
 
-static inline void kt_tick(uv_timer_t *t)
-{
-}
+static inline void kt_tick(uv_timer_t *t) {}
 
 /* Runs the loop until pred(arg) holds or `seconds` passed; true when it held.
  * A ticking timer keeps uv_run from blocking past the deadline. */
@@ -108,8 +106,7 @@ static inline void kt_holder_input(rv_stage_t *st)
     kt_holder_t *h = rv_stage_state(st);
     while (!h->limit || h->n < h->limit) {
         rv_env_t *env = rv_in_pop(st, 0);
-        if (!env)
-            break;
+        if (!env) break;
         if (h->n == h->cap) {
             h->cap = h->cap ? h->cap * 2 : 64;
             h->envs = realloc(h->envs, h->cap * sizeof(*h->envs));
@@ -122,8 +119,7 @@ static inline void kt_holder_stop(rv_stage_t *st)
 {
     kt_holder_t *h = rv_stage_state(st);
     for (size_t i = 0; i < h->n; i++)
-        if (h->envs[i])
-            rv_env_release_failed(h->envs[i], RV_ERR_CANCELLED);
+        if (h->envs[i]) rv_env_release_failed(h->envs[i], RV_ERR_CANCELLED);
     h->n = 0;
 }
 
@@ -138,8 +134,7 @@ static inline rv_stage_t *kt_holder(rv_graph_t *g, kt_holder_t *h)
 
 static inline void kt_holder_release(kt_holder_t *h, size_t i, bool ok)
 {
-    if (!h->envs[i])
-        return;
+    if (!h->envs[i]) return;
     if (ok)
         rv_env_release(h->envs[i]);
     else
@@ -176,21 +171,17 @@ static inline int kt_produce(const char *bootstraps, const char *topic, int firs
         int vl = snprintf(v, sizeof(v), "value-%d", i);
         rd_kafka_resp_err_t err;
         do {
-            err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-                                    RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA
-                                                                       : partition),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                    RD_KAFKA_V_KEY(k, (size_t)kl), RD_KAFKA_V_VALUE(v, (size_t)vl),
-                                    RD_KAFKA_V_HEADER("idx", k + 4, (ssize_t)(kl - 4)),
-                                    RD_KAFKA_V_END);
-            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                rd_kafka_poll(rk, 10);
+            err = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(topic),
+                RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(k, (size_t)kl),
+                RD_KAFKA_V_VALUE(v, (size_t)vl), RD_KAFKA_V_HEADER("idx", k + 4, (ssize_t)(kl - 4)),
+                RD_KAFKA_V_END);
+            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) rd_kafka_poll(rk, 10);
         } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
-        if (err)
-            fails++;
+        if (err) fails++;
     }
-    if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        fails = n;
+    if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) fails = n;
     rd_kafka_destroy(rk);
     return fails;
 }
@@ -205,8 +196,7 @@ static inline int64_t kt_committed(const char *bootstraps, const char *group, co
     rd_kafka_conf_set(c, "bootstrap.servers", bootstraps, errstr, sizeof(errstr));
     rd_kafka_conf_set(c, "group.id", group, errstr, sizeof(errstr));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, sizeof(errstr));
-    if (!rk)
-        return -2000;
+    if (!rk) return -2000;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, partition);
     int64_t off = -2000;

@@ -84,8 +84,7 @@ static void test_unknown_topic(void)
     kt_set(conf, "kafka.bootstrap.servers", rv_kafka_mock_bootstraps(mock));
     kt_set(conf, "kafka.group.id", "g-unknown");
     kt_set(conf, "kafka.connect.timeout", "5000");
-    if (getenv("KT_DEBUG"))
-        kt_set(conf, "kafka.debug", getenv("KT_DEBUG"));
+    if (getenv("KT_DEBUG")) kt_set(conf, "kafka.debug", getenv("KT_DEBUG"));
     rv_graph_t *g = rv_graph_new(&loop, NULL, NULL);
     rv_chain(rv_kafka_source(g, conf, "no-such-topic-here"), rv_ignore(g), NULL);
     kt_result_t r = {0};
@@ -102,15 +101,13 @@ static void test_unknown_topic(void)
 }
 
 /* Construction errors are reported by rv_graph_run, naming the key. */
-static void expect_build_error(const char *key, const char *value, const char *want,
-                               bool source)
+static void expect_build_error(const char *key, const char *value, const char *want, bool source)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
     rv_conf_t *conf = rv_conf_new();
     kt_set(conf, "kafka.group.id", "g");
-    if (key)
-        kt_set(conf, key, value);
+    if (key) kt_set(conf, key, value);
     rv_graph_t *g = rv_graph_new(&loop, NULL, NULL);
     if (source)
         rv_chain(rv_kafka_source(g, conf, "t"), rv_ignore(g), NULL);

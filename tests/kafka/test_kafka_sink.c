@@ -45,8 +45,7 @@ static rv_err_t make_out(void *opaque, void *in, void **out, rv_error_t **errp)
 /* Reads n records of topic (all partitions, from the start) with a plain
  * librdkafka consumer and checks each against make_out. Returns the records
  * read; *bad counts mismatches. */
-static int read_back(const char *bs, const char *topic, int nparts, int n, bool check_ts,
-                     int *bad)
+static int read_back(const char *bs, const char *topic, int nparts, int n, bool check_ts, int *bad)
 {
     char errstr[512];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -66,8 +65,7 @@ static int read_back(const char *bs, const char *topic, int nparts, int n, bool 
     uint64_t deadline = uv_hrtime() + 20000000000ull;
     while (got < n && uv_hrtime() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m)
-            continue;
+        if (!m) continue;
         if (!m->err) {
             const void *h;
             size_t hl;
@@ -185,23 +183,19 @@ static void test_delivery_failure_reason(void)
     char topic[128];
     kt_topic(topic, sizeof(topic), "dfail");
     REQUIRE(rv_kafka_mock_create_topic(mock, topic, 1, NULL) == RV_OK);
-    rd_kafka_mock_push_request_errors(rv_kafka_mock_cluster(mock), 0 /* ApiKey Produce */, 10,
-                                      RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE);
+    rd_kafka_mock_push_request_errors(
+        rv_kafka_mock_cluster(mock), 0 /* ApiKey Produce */, 10,
+        RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
+        RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
+        RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
+        RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
+        RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE);
     uv_loop_t loop;
     uv_loop_init(&loop);
     rv_graph_t *g = rv_graph_new(&loop, NULL, NULL);
     rv_stage_t *sink = rv_kafka_sink(g, NULL, topic, NULL, NULL);
-    rv_chain(rv_source_range(g, 0, 10), rv_map(g, make_out, outmsg_free, (void *)(intptr_t)0),
-             sink, NULL);
+    rv_chain(rv_source_range(g, 0, 10), rv_map(g, make_out, outmsg_free, (void *)(intptr_t)0), sink,
+             NULL);
     kt_result_t r = {0};
     REQUIRE(kt_start(g, &r));
     CHECK(kt_run_until(&loop, kt_is_done, &r, 20));
@@ -238,8 +232,8 @@ static void test_delivery_failure_resume(void)
     rv_graph_t *g = rv_graph_new(&loop, NULL, NULL);
     rv_stage_t *sink = rv_kafka_sink(g, conf, topic, NULL, NULL);
     rv_stage_set_decider(sink, rv_decider_resume, NULL);
-    rv_chain(rv_source_range(g, 0, 10), rv_map(g, make_out, outmsg_free, (void *)(intptr_t)0),
-             sink, NULL);
+    rv_chain(rv_source_range(g, 0, 10), rv_map(g, make_out, outmsg_free, (void *)(intptr_t)0), sink,
+             NULL);
     kt_result_t r = {0};
     REQUIRE(kt_start(g, &r));
     CHECK(kt_run_until(&loop, kt_is_done, &r, 20));
@@ -381,8 +375,7 @@ static void validate_input(rv_stage_t *st)
         size_t hl = 0;
         const void *h = NULL;
         char hb[16] = "";
-        if (rv_kafka_record_header(env, "idx", &h, &hl) && hl < sizeof(hb))
-            memcpy(hb, h, hl);
+        if (rv_kafka_record_header(env, "idx", &h, &hl) && hl < sizeof(hb)) memcpy(hb, h, hl);
         int i = atoi(hb);
         if (i % 2 == 0) {
             rv_out_push(st, 0, env);
@@ -466,8 +459,7 @@ static void test_dead_letter(void)
     deadline = uv_hrtime() + 10000000000ull;
     while (got < 50 && uv_hrtime() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m)
-            continue;
+        if (!m) continue;
         if (!m->err) {
             rd_kafka_headers_t *h = NULL;
             rd_kafka_message_headers(m, &h);

@@ -127,8 +127,7 @@ static void test_growth_and_reverse(void)
     /* The ring wraps around while it is in use. */
     for (int64_t o = n; o < n + 500; o++) {
         CHECK_EQ(rv__koff_track(&t, o), RV_OK);
-        if (o >= n + 3)
-            CHECK_EQ(rv__koff_done(&t, o - 3, true), 1);
+        if (o >= n + 3) CHECK_EQ(rv__koff_done(&t, o - 3, true), 1);
     }
     CHECK_EQ(rv__koff_pending(&t), 3);
     CHECK_EQ(rv__koff_watermark(&t), n + 497);

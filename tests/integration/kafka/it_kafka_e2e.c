@@ -55,8 +55,7 @@ static rv_err_t note_record(void *opaque, rv_env_t *env, rv_error_t **errp)
     const char *k = rv_kafka_record_key(env, &kl);
     const void *h = NULL;
     char hb[16] = "";
-    if (rv_kafka_record_header(env, "idx", &h, &hl) && hl < sizeof(hb))
-        memcpy(hb, h, hl);
+    if (rv_kafka_record_header(env, "idx", &h, &hl) && hl < sizeof(hb)) memcpy(hb, h, hl);
     int i = atoi(hb);
     char wk[32], wv[64];
     int wkl = snprintf(wk, sizeof(wk), "key-%d", i), wvl = snprintf(wv, sizeof(wv), "value-%d", i);
@@ -66,8 +65,7 @@ static rv_err_t note_record(void *opaque, rv_env_t *env, rv_error_t **errp)
         return RV_OK;
     }
     if (m->partition < 16) {
-        if (m->offset < s->next[m->partition])
-            s->bad_order++;
+        if (m->offset < s->next[m->partition]) s->bad_order++;
         s->next[m->partition] = m->offset + 1;
     }
     if (s->seen[i])
@@ -122,8 +120,7 @@ static void test_e2e_100k(void)
     rv_graph_stop(g);
     CHECK(kt_run_until(&loop, kt_is_done, &r2, 30));
     double t2 = uv_hrtime() / 1e9;
-    printf("  produced %d in %.2f s, consumed in %.2f s (incl. group join)\n", n, t1 - t0,
-           t2 - t1);
+    printf("  produced %d in %.2f s, consumed in %.2f s (incl. group join)\n", n, t1 - t0, t2 - t1);
     CHECK_EQ(r2.code, RV_OK);
     CHECK_EQ(s.unique, n);
     CHECK_EQ(s.dups, 0);
@@ -148,8 +145,7 @@ static void test_e2e_100k(void)
 static int run(const char *cmd)
 {
     int rc = system(cmd);
-    if (rc != 0)
-        fprintf(stderr, "  command failed (%d): %s\n", rc, cmd);
+    if (rc != 0) fprintf(stderr, "  command failed (%d): %s\n", rc, cmd);
     return rc;
 }
 
@@ -361,10 +357,8 @@ static void test_sink_to_python_and_kcat(void)
             bad++;
         } else {
             /* an empty key or value prints as "-" */
-            if (strcmp(khex, "-") == 0)
-                khex[0] = '\0';
-            if (strcmp(vhex, "-") == 0)
-                vhex[0] = '\0';
+            if (strcmp(khex, "-") == 0) khex[0] = '\0';
+            if (strcmp(vhex, "-") == 0) vhex[0] = '\0';
             char *ix = strstr(hdrs, "idx=");
             int i = -1;
             if (ix) {

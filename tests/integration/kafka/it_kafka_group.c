@@ -22,8 +22,7 @@ static rv_err_t note(void *opaque, rv_env_t *env, rv_error_t **errp)
     size_t hl = 0;
     const void *h = NULL;
     char hb[16] = "";
-    if (rv_kafka_record_header(env, "idx", &h, &hl) && hl < sizeof(hb))
-        memcpy(hb, h, hl);
+    if (rv_kafka_record_header(env, "idx", &h, &hl) && hl < sizeof(hb)) memcpy(hb, h, hl);
     int i = atoi(hb);
     if (i < 0 || i >= a->n) {
         a->bad++;
@@ -76,8 +75,7 @@ static bool holding(void *a)
     uint64_t held = 0;
     for (int i = 0; i < x->k; i++) {
         rv_kafka_source_stats_t s = stats_of(&x->cs[i]);
-        if (s.assigned == s.revoked)
-            return false; /* every member must hold some */
+        if (s.assigned == s.revoked) return false; /* every member must hold some */
         held += s.assigned - s.revoked;
     }
     return held == x->want_assigned;
@@ -95,7 +93,7 @@ static bool everything(void *a)
     return x->unique >= x->n;
 }
 
-static void test_group_share_and_rebalance(void)
+static void share_and_rebalance(const char *strategy)
 {
     IT_REQUIRE_BROKER();
     const int n = 30000, parts = 6;
@@ -111,6 +109,8 @@ static void test_group_share_and_rebalance(void)
     kt_set(conf, "kafka.heartbeat.interval.ms", "500");
     kt_set(conf, "kafka.session.timeout.ms", "10000");
     kt_set(conf, "kafka.source.commit.batch", "200");
+    if (strategy)
+        kt_set(conf, "kafka.partition.assignment.strategy", strategy);
     all_t all = {.n = n, .seen = calloc((size_t)n, 1)};
     consumer_t cs[3];
     memset(cs, 0, sizeof(cs));
@@ -149,8 +149,24 @@ static void test_group_share_and_rebalance(void)
                stats_of(&cs[2]).commit_errors);
     CHECK_EQ(all.unique, n);
     CHECK_EQ(all.bad, 0);
-    CHECK_EQ(all.dups, 0);
-    CHECK(stats_of(&cs[0]).revoked > 0 && stats_of(&cs[1]).revoked > 0);
+    uint64_t lost = stats_of(&cs[0]).lost + stats_of(&cs[1]).lost + stats_of(&cs[2]).lost;
+    if (!strategy) {
+        /* eager: every member commits before it gives partitions up, and
+         * the broker takes those commits: nothing comes twice */
+        CHECK_EQ(all.dups, 0);
+        CHECK_EQ(lost, 0);
+    } else {
+        /* librdkafka 2.0.2 treats a commit that meets a newer generation
+         * (ILLEGAL_GENERATION, usual while a cooperative rebalance runs) as a
+         * lost assignment; a lost partition's records done since its last
+         * commit are redelivered. Without a loss nothing comes twice. */
+        printf("  cooperative: %" PRIu64 " partitions lost, %d records redelivered\n", lost,
+               all.dups);
+        if (lost == 0)
+            CHECK_EQ(all.dups, 0);
+    }
+    /* someone gave partitions to the newcomer (eager: everyone did) */
+    CHECK(stats_of(&cs[0]).revoked + stats_of(&cs[1]).revoked > 0);
     CHECK(cs[2].m.mine > 0);
     int64_t high[6], total = 0;
     REQUIRE(it_high_watermarks(topic, parts, high));
@@ -167,4 +183,17 @@ static void test_group_share_and_rebalance(void)
     free(all.seen);
 }
 
-RV_TEST_MAIN(RV_TEST_T(test_group_share_and_rebalance, 300))
+/* The default (eager) protocol: every member gives everything up, commits,
+ * and takes its new share. */
+static void test_group_share_and_rebalance(void)
+{
+    share_and_rebalance(NULL);
+}
+
+/* The incremental protocol: only moved partitions change hands. */
+static void test_group_cooperative(void)
+{
+    share_and_rebalance("cooperative-sticky");
+}
+
+RV_TEST_MAIN(RV_TEST_T(test_group_share_and_rebalance, 300), RV_TEST_T(test_group_cooperative, 300))

@@ -43,7 +43,8 @@ static void script_exit(uv_process_t *p, int64_t status, int sig)
 static bool script_run(uv_loop_t *loop, script_t *s, const char *verb)
 {
     char *args[] = {(char *)RV_SERVICES_SCRIPT, (char *)verb, (char *)"kafka", NULL};
-    uv_stdio_container_t io[3] = {{.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 2},
+    uv_stdio_container_t io[3] = {{.flags = UV_IGNORE},
+                                  {.flags = UV_INHERIT_FD, .data.fd = 2},
                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
     uv_process_options_t o = {.exit_cb = script_exit,
                               .file = RV_SERVICES_SCRIPT,
@@ -54,8 +55,7 @@ static bool script_run(uv_loop_t *loop, script_t *s, const char *verb)
     s->proc.data = s;
     s->t0 = uv_hrtime();
     int rc = uv_spawn(loop, &s->proc, &o);
-    if (rc)
-        fprintf(stderr, "  spawning %s: %s\n", RV_SERVICES_SCRIPT, uv_strerror(rc));
+    if (rc) fprintf(stderr, "  spawning %s: %s\n", RV_SERVICES_SCRIPT, uv_strerror(rc));
     return rc == 0;
 }
 
@@ -85,8 +85,7 @@ static bool committed_all(void *a)
 {
     acked_arg_t *x = a;
     for (int p = 0; p < 2; p++)
-        if (rv_kafka_source_committed(x->src, x->topic, p) != x->high[p])
-            return false;
+        if (rv_kafka_source_committed(x->src, x->topic, p) != x->high[p]) return false;
     return true;
 }
 

@@ -34,13 +34,11 @@ static pid_t spawn_consumer(const char *topic, const char *group, const char *ou
 static int read_lines(const char *path, uint8_t seen[PARTS][PER])
 {
     FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
+    if (!f) return 0;
     int p, n = 0;
     long long o;
     while (fscanf(f, "%d %lld", &p, &o) == 2) {
-        if (p >= 0 && p < PARTS && o >= 0 && o < PER && seen[p][o] < 255)
-            seen[p][o]++;
+        if (p >= 0 && p < PARTS && o >= 0 && o < PER && seen[p][o] < 255) seen[p][o]++;
         n++;
     }
     fclose(f);
@@ -58,8 +56,7 @@ static bool wait_lines(const char *path, int want, double seconds)
 {
     uint64_t deadline = uv_hrtime() + (uint64_t)(rv_test_scale(seconds) * 1e9);
     while (uv_hrtime() < deadline) {
-        if (count_lines(path) >= want)
-            return true;
+        if (count_lines(path) >= want) return true;
         usleep(20000);
     }
     return false;
@@ -89,8 +86,7 @@ static void test_sigkill_and_restart(void)
     int64_t committed[PARTS];
     for (int p = 0; p < PARTS; p++) {
         committed[p] = kt_committed(it_bootstrap(), group, topic, p);
-        if (committed[p] == RD_KAFKA_OFFSET_INVALID)
-            committed[p] = 0;
+        if (committed[p] == RD_KAFKA_OFFSET_INVALID) committed[p] = 0;
         CHECK(committed[p] >= 0 && committed[p] <= PER);
     }
     int lines1 = count_lines(out1);
@@ -115,8 +111,7 @@ static void test_sigkill_and_restart(void)
         for (int p = 0; p < PARTS; p++)
             for (int o = 0; o < PER; o++)
                 covered += s1[p][o] || s2[p][o];
-        if (covered == N)
-            break;
+        if (covered == N) break;
         usleep(50000);
     }
     kill(pid, SIGTERM);
@@ -130,28 +125,23 @@ static void test_sigkill_and_restart(void)
         dup_within_run = 0;
     for (int p = 0; p < PARTS; p++) {
         for (int o = 0; o < PER; o++) {
-            if (!s1[p][o] && !s2[p][o])
-                missing++;
-            if (s1[p][o] > 1 || s2[p][o] > 1)
-                dup_within_run++;
+            if (!s1[p][o] && !s2[p][o]) missing++;
+            if (s1[p][o] > 1 || s2[p][o] > 1) dup_within_run++;
             if (s1[p][o] && s2[p][o]) {
                 twice++;
-                if (o < committed[p])
-                    twice_committed++;
+                if (o < committed[p]) twice_committed++;
             }
-            if (o < committed[p] && s2[p][o])
-                below_in_run2++;
-            if (o < committed[p] && !s1[p][o])
-                committed_unprocessed++;
+            if (o < committed[p] && s2[p][o]) below_in_run2++;
+            if (o < committed[p] && !s1[p][o]) committed_unprocessed++;
         }
     }
     printf("  %d records: %d missing, %d seen in both runs (all at or above the commit), %d "
            "duplicated within a run\n",
            N, missing, twice, dup_within_run);
-    CHECK_EQ(missing, 0);                /* at least once */
-    CHECK_EQ(twice_committed, 0);        /* only uncommitted records twice */
-    CHECK_EQ(below_in_run2, 0);          /* run 2 starts at the commit */
-    CHECK_EQ(committed_unprocessed, 0);  /* nothing committed before it was processed */
+    CHECK_EQ(missing, 0);               /* at least once */
+    CHECK_EQ(twice_committed, 0);       /* only uncommitted records twice */
+    CHECK_EQ(below_in_run2, 0);         /* run 2 starts at the commit */
+    CHECK_EQ(committed_unprocessed, 0); /* nothing committed before it was processed */
     CHECK_EQ(dup_within_run, 0);
     /* After the clean stop the group's commit is the end of every partition. */
     for (int p = 0; p < PARTS; p++)

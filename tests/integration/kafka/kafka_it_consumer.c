@@ -40,8 +40,7 @@ static int status = 1;
 static void on_done(rv_graph_t *g, const rv_error_t *err, void *opaque)
 {
     uv_signal_t *sig = opaque;
-    if (err)
-        fprintf(stderr, "kafka_it_consumer: %s\n", rv_error_msg(err));
+    if (err) fprintf(stderr, "kafka_it_consumer: %s\n", rv_error_msg(err));
     status = err ? 1 : 0;
     uv_close((uv_handle_t *)sig, NULL);
     uv_stop(rv_graph_loop(g));
@@ -74,8 +73,8 @@ int main(int argc, char **argv)
     rv_error_t *err = NULL;
     rv_graph_t *g = rv_graph_new(&loop, NULL, &err);
     rv_stage_t *src = rv_kafka_source(g, conf, argv[2]);
-    rv_stage_t *slow = rate ? rv_throttle(g, rate / 100 ? rate / 100 : 1, 10, rate / 100 + 1)
-                            : NULL;
+    rv_stage_t *slow =
+        rate ? rv_throttle(g, rate / 100 ? rate / 100 : 1, 10, rate / 100 + 1) : NULL;
     if (slow)
         rv_chain(src, slow, rv_for_each_env(g, record_it, NULL), NULL);
     else

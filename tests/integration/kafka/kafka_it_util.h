@@ -28,11 +28,10 @@ static inline bool it_broker_up(void)
 {
     rd_kafka_t *rk = it_admin();
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rk ? rd_kafka_metadata(rk, 0, NULL, &md, 15000) : RD_KAFKA_RESP_ERR__FAIL;
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    if (rk)
-        rd_kafka_destroy(rk);
+    rd_kafka_resp_err_t err =
+        rk ? rd_kafka_metadata(rk, 0, NULL, &md, 15000) : RD_KAFKA_RESP_ERR__FAIL;
+    if (md) rd_kafka_metadata_destroy(md);
+    if (rk) rd_kafka_destroy(rk);
     if (err) {
         fprintf(stderr,
                 "  this integration test needs the real Kafka broker at %s, which did not answer "
@@ -50,8 +49,7 @@ static inline bool it_broker_up(void)
 static inline bool it_create_topic(const char *topic, int partitions)
 {
     rd_kafka_t *rk = it_admin();
-    if (!rk)
-        return false;
+    if (!rk) return false;
     char errstr[512];
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -61,12 +59,15 @@ static inline bool it_create_topic(const char *topic, int partitions)
     if (ev) {
         const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
         size_t n = 0;
-        const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-        ok = n == 1 && (rd_kafka_topic_result_error(tr[0]) == 0 ||
-                        rd_kafka_topic_result_error(tr[0]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
+        const rd_kafka_topic_result_t **tr =
+            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+        ok = n == 1 &&
+             (rd_kafka_topic_result_error(tr[0]) == 0 ||
+              rd_kafka_topic_result_error(tr[0]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
         if (!ok)
             fprintf(stderr, "  creating topic %s: %s\n", topic,
-                    n ? rd_kafka_topic_result_error_string(tr[0]) : rd_kafka_event_error_string(ev));
+                    n ? rd_kafka_topic_result_error_string(tr[0])
+                      : rd_kafka_event_error_string(ev));
         rd_kafka_event_destroy(ev);
     }
     rd_kafka_NewTopic_destroy(nt);
@@ -81,14 +82,11 @@ static inline bool it_create_topic(const char *topic, int partitions)
             !md->topics[0].err && md->topics[0].partition_cnt == partitions) {
             ready = true;
             for (int i = 0; i < partitions; i++)
-                if (md->topics[0].partitions[i].leader < 0)
-                    ready = false;
+                if (md->topics[0].partitions[i].leader < 0) ready = false;
         }
-        if (md)
-            rd_kafka_metadata_destroy(md);
+        if (md) rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(rkt);
-        if (!ready)
-            usleep(100000);
+        if (!ready) usleep(100000);
     }
     rd_kafka_destroy(rk);
     return ok && ready;
@@ -103,8 +101,7 @@ static inline bool it_high_watermarks(const char *topic, int partitions, int64_t
         int64_t lo = 0;
         ok = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &high[p], 10000) == 0;
     }
-    if (rk)
-        rd_kafka_destroy(rk);
+    if (rk) rd_kafka_destroy(rk);
     return ok;
 }
 
@@ -119,8 +116,7 @@ static inline int it_read_keys(const char *topic, int partitions, int want, int 
     rd_kafka_conf_set(c, "group.id", "it-reader", errstr, sizeof(errstr));
     rd_kafka_conf_set(c, "enable.auto.commit", "false", errstr, sizeof(errstr));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, sizeof(errstr));
-    if (!rk)
-        return 0;
+    if (!rk) return 0;
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
     for (int p = 0; p < partitions; p++)
@@ -131,15 +127,12 @@ static inline int it_read_keys(const char *topic, int partitions, int want, int 
     uint64_t last = uv_hrtime();
     while (got < want && uv_hrtime() - last < 30000000000ull) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        if (!m)
-            continue;
+        if (!m) continue;
         if (!m->err) {
             char k[32] = "";
-            if (m->key && m->key_len < sizeof(k))
-                memcpy(k, m->key, m->key_len);
+            if (m->key && m->key_len < sizeof(k)) memcpy(k, m->key, m->key_len);
             int i = strncmp(k, "key-", 4) == 0 ? atoi(k + 4) : -1;
-            if (i >= 0 && i < n && seen[i] < 255)
-                seen[i]++;
+            if (i >= 0 && i < n && seen[i] < 255) seen[i]++;
             got++;
             last = uv_hrtime();
         }
@@ -155,8 +148,7 @@ static inline rv_conf_t *it_conf(const char *group)
 {
     rv_conf_t *c = rv_conf_new();
     kt_set(c, "kafka.bootstrap.servers", it_bootstrap());
-    if (group)
-        kt_set(c, "kafka.group.id", group);
+    if (group) kt_set(c, "kafka.group.id", group);
     kt_set(c, "kafka.auto.offset.reset", "earliest");
     kt_set(c, "kafka.connect.timeout", "15000");
     return c;
