@@ -82,10 +82,16 @@ static void print_report(void *opaque, rv_error_t *err, cart_report_t *r)
     q->count++;
 }
 
-/* Per-cart line for compensate and rebuild. */
+typedef struct all {
+    q_t *q;
+    const char *what;
+    bool rebuild;
+} all_t;
+
+/* Per-cart line for compensate and rebuild. opaque is the all_t of the walk. */
 static void print_check(void *opaque, rv_error_t *err, cart_report_t *r)
 {
-    q_t *q = opaque;
+    q_t *q = ((all_t *)opaque)->q;
     if (err || !r)
         return;
     char id[37];
@@ -99,12 +105,6 @@ static void print_check(void *opaque, rv_error_t *err, cart_report_t *r)
                cart_state_equal(&r->table, &r->ledger) ? "true" : "false");
     q->count++;
 }
-
-typedef struct all {
-    q_t *q;
-    const char *what;
-    bool rebuild;
-} all_t;
 
 static void all_done(void *opaque, rv_error_t *err, const cart_totals_t *t)
 {
@@ -129,7 +129,7 @@ static void all_done(void *opaque, rv_error_t *err, const cart_totals_t *t)
 static void one_done(void *opaque, rv_error_t *err, cart_report_t *r)
 {
     all_t *al = opaque;
-    print_check(al->q, err, r);
+    print_check(al, err, r);
     cart_totals_t t = {0};
     if (r) {
         t.carts = 1;

@@ -251,13 +251,13 @@ def run_until_idle(args, idle_ms=3000, timeout=600):
     return rivulet("run", args + ["--idle-exit", str(idle_ms), "-q"], timeout=timeout)
 
 
-def run_and_kill(args, seconds):
-    p = subprocess.Popen([BINARY, "run", "-q"] + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(seconds)
-    if p.poll() is None:
-        p.send_signal(signal.SIGKILL)
-    p.wait()
-    return p.returncode
+def run_and_kill(args, after):
+    """Runs the pipeline until it SIGKILLs itself after `after` commands (a
+    crash at a chosen moment mid-stream, not at start-up)."""
+    p = subprocess.run([BINARY, "run", "-q", "--crash-after", str(after)] + args,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600, text=True)
+    assert p.returncode == -signal.SIGKILL, "run should have died by SIGKILL, exited %d: %s" % (
+        p.returncode, p.stderr[-2000:])
 
 
 def compare(expected, actual):
@@ -347,20 +347,23 @@ def crash_run(topology, mode, n, carts, crashes, seed):
     rnd = random.Random(seed + 1)
     t0 = time.time()
     for i in range(crashes):
-        run_and_kill(args, rnd.uniform(1.0, 4.0))
+        run_and_kill(args, rnd.randint(max(1, n // (3 * crashes)), max(2, n // (2 * crashes))))
     run_until_idle(args, idle_ms=4000, timeout=900)
     took = time.time() - t0
     assert committed_total(topic, group, 4) == n, "not every offset was committed after the last run"
     ledger = topology == "atomic"
     expected = reference(cmds)
     before = compare(expected, carts_in_cassandra(ks, ledger))
+    summary = ""
     if mode == "duplicates":
-        rivulet("compensate", args + ["-q"], timeout=900)
+        summary = rivulet("compensate", args + ["-q"], timeout=900).stderr.strip().splitlines()[-1]
     after = compare(expected, carts_in_cassandra(ks, ledger))
     rebuild = rivulet("rebuild", args + ["-q"], timeout=900, check=False).returncode
     print("  %s/%s: %d commands, %d carts, %d SIGKILLs, %.0f s; carts differing from exactly-once: "
           "%d before compensation, %d after; rebuild exit %d" % (
               topology, mode, n, carts, crashes, took, before, after, rebuild))
+    if summary:
+        print("    " + summary)
     return before, after, rebuild
 
 
