@@ -12,15 +12,22 @@
  *             stage: KafkaSource -> ignore (every element acked), with the
  *             source's watermark commits, until every record was acked
  *
- *   bench_kafka [RECORDS [ROUNDS]]     (default 1 000 000 and 3)
+ *   bench_kafka [RECORDS [ROUNDS [KEY=VALUE...]]]   (default 1 000 000 and 3)
  *
  * The broker is RV_KAFKA_BOOTSTRAP (default 127.0.0.1:9092; start it with
  * tools/services/services start kafka). Each round writes a new topic with
  * the raw producer and with the sink, and reads the raw producer's topic with
  * both consumers (each in its own group, on assigned partitions, so no group
  * join is timed). Rounds alternate raw and stage; the best rate of each is
- * reported with the ratio stage / raw. Extra arguments KEY=VALUE go into the
- * stages' configuration (e.g. graph.edge.capacity=128). */
+ * reported with the ratio stage / raw, and the process's CPU time per record
+ * (all threads), which the load of a shared machine disturbs less than the
+ * rates. Extra arguments KEY=VALUE go into the stages' configuration (e.g.
+ * graph.edge.capacity=1024 kafka.sink.max.in.flight=30000).
+ *
+ * For profiling: BENCH_PART=produce|consume runs half of each round,
+ * BENCH_ONLY=0..4 one measurement (raw produce, sink, raw consume, source,
+ * raw+commit), BENCH_VERBOSE=1 prints how long the sink's upstream waited for
+ * room (time spent at kafka.sink.max.in.flight). */
 #include <inttypes.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -326,9 +333,12 @@ int main(int argc, char **argv)
         const char *part = getenv("BENCH_PART");
         bool prod = !part || strcmp(part, "consume") != 0,
              cons = !part || strcmp(part, "produce") != 0;
+        /* BENCH_ONLY=0..4 runs one measurement (for a profiler) */
+        const char *only = getenv("BENCH_ONLY");
 #define RUN(i, call)                                                                               \
-    ((i) < 2 ? prod : cons) ? (c[i] = cpu(), r[i] = (call), c[i] = (cpu() - c[i]) * 1e9 / n)       \
-                            : (r[i] = 1, c[i] = 0)
+    (((i) < 2 ? prod : cons) && (!only || atoi(only) == (i)))                                      \
+        ? (c[i] = cpu(), r[i] = (call), c[i] = (cpu() - c[i]) * 1e9 / n)                           \
+        : (r[i] = 1, c[i] = 0)
         if (round % 2 == 0) {
             if (!prod && cons) raw_produce(t_raw, n);
             RUN(0, raw_produce(t_raw, n));

@@ -24,9 +24,9 @@ static const rv_conf_def_t kafka_defs[] = {
      "commit and close."},
     {"kafka.source.unknown.topic", RV_CONF_ENUM, "fail", 0, -1, "fail|wait",
      "KafkaSource: a subscribed topic that does not exist fails the stage, or is waited for."},
-    {"kafka.sink.max.in.flight", RV_CONF_INT, "10000", 1, 10000000, NULL,
-     "KafkaSink/KafkaFlow: most messages awaiting their delivery report; beyond it the "
-     "stage stops pulling."},
+    {"kafka.sink.max.in.flight", RV_CONF_INT, "100000", 1, 10000000, NULL,
+     "KafkaSink/KafkaFlow: most messages awaiting their delivery report (as librdkafka's "
+     "queue.buffering.max.messages); beyond it the stage stops pulling."},
     {"kafka.connect.timeout", RV_CONF_MS, "30000", 0, 3600000, NULL,
      "Kafka stages: fail when no broker answered this long after start (0: wait forever)."},
     {"kafka.mock.partitions", RV_CONF_INT, "4", 1, 10000, NULL,

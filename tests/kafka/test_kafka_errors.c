@@ -171,7 +171,7 @@ static void test_conf_table(void)
     CHECK_EQ(rv_conf_ms(c, t, "kafka.source.commit.interval"), 2000);
     CHECK_EQ(rv_conf_int(c, t, "kafka.source.commit.batch"), 1000);
     CHECK_EQ(rv_conf_ms(c, t, "kafka.source.pause.after"), 500);
-    CHECK_EQ(rv_conf_int(c, t, "kafka.sink.max.in.flight"), 10000);
+    CHECK_EQ(rv_conf_int(c, t, "kafka.sink.max.in.flight"), 100000);
     CHECK_STR(rv_conf_str(c, t, "kafka.source.unknown.topic"), "fail");
     kt_set(c, "kafka.source.unknown.topic", "sometimes");
     rv_error_t *err = NULL;
