@@ -4,6 +4,7 @@
 
 #include "codec.h"
 #include "pipeline.h"
+#include "rivulet/cassandra.h"
 
 static const rv_conf_def_t cart_defs[] = {
     {"cart.topic", RV_CONF_STRING, "cart-commands", 0, -1, NULL, "Kafka topic the commands arrive on."},
@@ -54,6 +55,10 @@ struct cart_pipeline {
     rv_event_id_policy_t id_policy;
     int lanes;
     rv_stage_t *source, *dlq;
+    rv_stage_t *cass_stages[4100]; /* Cassandra stages, for their counters */
+    int n_cass;
+    uint64_t async_retries; /* retries of the rv_retry lanes and log */
+    rv_stage_t *log_sink;          /* the CassandraSink of the event log, when there is one */
     cart_stats_t stats;
     void (*observer)(cart_pipeline_t *, void *);
     void *observer_opaque;
@@ -145,7 +150,7 @@ static void call_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
     free(c);
     if (err) {
         if (rv_error_retriable(err))
-            p->stats.retries++;
+            p->async_retries++;
     } else if (log) {
         p->stats.logged++;
     } else {
@@ -196,6 +201,57 @@ static void atomic_call(rv_async_t *op, void *in, void *opaque)
     start_call(op, in, opaque, 2);
 }
 
+/* ------------------------------------ the same calls as Cassandra stages */
+
+typedef struct svc_call {
+    cart_pipeline_t *p;
+    rv_cassandra_cmd_t *cmd;
+} svc_call_t;
+
+static void svc_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
+{
+    svc_call_t *c = opaque;
+    cart_pipeline_t *p = c->p;
+    rv_cassandra_cmd_t *cmd = c->cmd;
+    free(c);
+    if (!err) {
+        if (outcome == CART_APPLIED)
+            p->stats.applied++;
+        else if (outcome == CART_REJECTED)
+            p->stats.rejected++;
+        else
+            p->stats.skipped++;
+        if (p->topology == CART_ATOMIC && outcome == CART_APPLIED)
+            p->stats.logged++;
+        if (p->observer)
+            p->observer(p, p->observer_opaque);
+    }
+    rv_cassandra_cmd_done(cmd, err);
+}
+
+/* A CassandraRetrySink command: read the cart, apply, conditional write (and,
+ * in the atomic topology, the event row in the same batch). A lost race ends
+ * the attempt with RV_ERR_NOT_APPLIED and the stage retries the same element. */
+static void svc_cmd(rv_cassandra_cmd_t *cmd, rv_env_t *env, void *opaque)
+{
+    cart_pipeline_t *p = opaque;
+    svc_call_t *c = malloc(sizeof(*c));
+    if (!c) {
+        rv_cassandra_cmd_done(cmd, rv_error_new(RV_ERR_NOMEM, true, "out of memory"));
+        return;
+    }
+    *c = (svc_call_t){p, cmd};
+    cart_store_cassandra_service(p->store, cmd, rv_env_payload(env), p->mode, p->topology == CART_ATOMIC, svc_done,
+                                 c);
+}
+
+/* CassandraBind: a job becomes its bound event-row INSERT. */
+static rv_err_t bind_event(rv_cql_stmt_t *stmt, rv_env_t *env, rv_error_t **errp, void *opaque)
+{
+    cart_pipeline_t *p = opaque;
+    return cart_store_cassandra_bind_event(p->store, stmt, rv_env_payload(env), p->mode);
+}
+
 static int lane_of(void *opaque, void *in)
 {
     cart_pipeline_t *p = opaque;
@@ -222,6 +278,40 @@ static rv_stage_t *lanes(cart_pipeline_t *p, rv_async_fn fn, const rv_backoff_t 
     }
     *in = part;
     return merge;
+}
+
+/* partition(lanes) -> lanes x CassandraRetrySink(1): one command of a cart at
+ * a time, carts in parallel. */
+static void cassandra_lanes(cart_pipeline_t *p, rv_cql_session_t *session, const rv_backoff_t *b, rv_stage_t **in)
+{
+    rv_graph_t *g = p->g;
+    rv_stage_t *part = rv_stage_set_name(rv_partition(g, p->lanes, lane_of, p), "cart-lanes");
+    for (int i = 0; i < p->lanes; i++) {
+        char name[40];
+        snprintf(name, sizeof(name), "cassandra-retry-sink-%d", i);
+        rv_stage_t *r = rv_stage_set_name(rv_cassandra_retry_sink(g, session, 1, svc_cmd, b, p), name);
+        if (p->n_cass < (int)(sizeof(p->cass_stages) / sizeof(p->cass_stages[0])))
+            p->cass_stages[p->n_cass++] = r;
+        rv_link(part, r);
+    }
+    *in = part;
+}
+
+/* map -> CassandraBind -> CassandraSink: the event log written by the
+ * library's own stages. Returns the bind (whose input the caller links). */
+static rv_stage_t *cassandra_log(cart_pipeline_t *p, rv_cql_session_t *session, const rv_backoff_t *b, int in_flight)
+{
+    rv_graph_t *g = p->g;
+    rv_stage_t *bind = rv_stage_set_name(
+        rv_cassandra_bind(g, session, cart_store_cassandra_event_query(p->store), bind_event, p), "cassandra-bind");
+    rv_stage_t *sink = rv_stage_set_name(rv_cassandra_sink(g, session, in_flight), "cassandra-sink");
+    if (sink)
+        rv_cassandra_set_backoff(sink, b);
+    rv_link(bind, sink);
+    p->log_sink = sink;
+    if (sink && p->n_cass < (int)(sizeof(p->cass_stages) / sizeof(p->cass_stages[0])))
+        p->cass_stages[p->n_cass++] = sink;
+    return bind;
 }
 
 static const void *kafka_value(void *payload, size_t *len, void *opaque)
@@ -286,6 +376,33 @@ cart_pipeline_t *cart_pipeline_new(uv_loop_t *loop, const rv_conf_t *conf, cart_
     p->dlq = dlq;
 
     rv_stage_t *in, *out;
+    int log_par = (int)rv_conf_int(conf, t, "cart.log.parallelism");
+    rv_cql_session_t *session = cart_store_cassandra_session(store);
+    if (session) {
+        /* Cassandra: the service lanes are CassandraRetrySinks, the event log
+         * is CassandraBind -> CassandraSink (serial: the service must pass its
+         * elements on, so its lanes are retrying async stages). */
+        switch (p->topology) {
+        case CART_PARALLEL: {
+            rv_stage_t *fan = rv_stage_set_name(rv_broadcast(g, 2, true), "fan-out");
+            rv_link_ports(validate, 0, fan, 0, 0);
+            cassandra_lanes(p, session, &backoff, &in);
+            rv_link(fan, in);
+            rv_link(fan, cassandra_log(p, session, &backoff, log_par));
+            break;
+        }
+        case CART_SERIAL:
+            out = lanes(p, service_call, &backoff, &in);
+            rv_link_ports(validate, 0, in, 0, 0);
+            rv_link(out, cassandra_log(p, session, &backoff, log_par));
+            break;
+        default:
+            cassandra_lanes(p, session, &backoff, &in);
+            rv_link_ports(validate, 0, in, 0, 0);
+            break;
+        }
+        return p;
+    }
     switch (p->topology) {
     case CART_PARALLEL: {
         rv_stage_t *fan = rv_stage_set_name(rv_broadcast(g, 2, true), "fan-out");
@@ -293,9 +410,7 @@ cart_pipeline_t *cart_pipeline_new(uv_loop_t *loop, const rv_conf_t *conf, cart_
         out = lanes(p, service_call, &backoff, &in);
         rv_link(fan, in);
         rv_link(out, rv_stage_set_name(rv_ignore(g), "service-done"));
-        rv_stage_t *log = rv_stage_set_name(rv_retry(g, (int)rv_conf_int(conf, t, "cart.log.parallelism"), false,
-                                                     log_call, NULL, &backoff, p),
-                                            "event-log");
+        rv_stage_t *log = rv_stage_set_name(rv_retry(g, log_par, false, log_call, NULL, &backoff, p), "event-log");
         rv_link(fan, log);
         rv_link(log, rv_stage_set_name(rv_ignore(g), "log-done"));
         break;
@@ -303,9 +418,7 @@ cart_pipeline_t *cart_pipeline_new(uv_loop_t *loop, const rv_conf_t *conf, cart_
     case CART_SERIAL: {
         out = lanes(p, service_call, &backoff, &in);
         rv_link_ports(validate, 0, in, 0, 0);
-        rv_stage_t *log = rv_stage_set_name(rv_retry(g, (int)rv_conf_int(conf, t, "cart.log.parallelism"), true,
-                                                     log_call, NULL, &backoff, p),
-                                            "event-log");
+        rv_stage_t *log = rv_stage_set_name(rv_retry(g, log_par, true, log_call, NULL, &backoff, p), "event-log");
         rv_link(out, log);
         rv_link(log, rv_stage_set_name(rv_ignore(g), "done"));
         break;
@@ -347,6 +460,21 @@ rv_stage_t *cart_pipeline_source(cart_pipeline_t *p)
 
 const cart_stats_t *cart_pipeline_stats(cart_pipeline_t *p)
 {
+    p->stats.retries = p->async_retries;
+    if (p->n_cass > 0) {
+        uint64_t retries = p->async_retries;
+        for (int i = 0; i < p->n_cass; i++) {
+            rv_cassandra_stats_t cs;
+            rv_cassandra_get_stats(p->cass_stages[i], &cs);
+            retries += cs.retries;
+        }
+        p->stats.retries = retries;
+        if (p->log_sink) {
+            rv_cassandra_stats_t cs;
+            rv_cassandra_get_stats(p->log_sink, &cs);
+            p->stats.logged = cs.succeeded;
+        }
+    }
     if (p->dlq) {
         rv_kafka_sink_stats_t ks;
         rv_kafka_sink_get_stats(p->dlq, &ks);

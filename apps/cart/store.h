@@ -96,6 +96,22 @@ cart_store_t *cart_store_sqlite_open(uv_loop_t *loop, const char *path, rv_error
  * Ownership: the caller owns the store; close it with ops->close. */
 cart_store_t *cart_store_cassandra_open(uv_loop_t *loop, const rv_conf_t *conf, rv_error_t **errp);
 
+/* The pieces the pipeline's Cassandra stages use (NULL / errors for another
+ * store): the store's session (borrowed; it lives until the store closes),
+ * the event-log INSERT for a CassandraBind stage, the function that binds a
+ * job's event row to it, and the service call run as a CassandraRetrySink
+ * command (its requests go through the command, so the stage can cancel them
+ * and retries it; cb sees the outcome before the command ends). */
+struct rv_cql_session;
+struct rv_cql_stmt;
+struct rv_cassandra_cmd;
+struct rv_cql_session *cart_store_cassandra_session(cart_store_t *s);
+const char *cart_store_cassandra_event_query(cart_store_t *s);
+rv_err_t cart_store_cassandra_bind_event(cart_store_t *s, struct rv_cql_stmt *stmt, const cart_job_t *job,
+                                         cart_mode_t mode);
+void cart_store_cassandra_service(cart_store_t *s, struct rv_cassandra_cmd *cmd, const cart_job_t *job,
+                                  cart_mode_t mode, bool and_log, cart_done_fn cb, void *opaque);
+
 /* Reads rows with a store call and hands them to the caller in one list
  * (helpers for the query side). */
 void cart_rows_free(cart_row_t *rows, size_t n);

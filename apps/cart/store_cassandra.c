@@ -3,15 +3,20 @@
  * Two layouts, chosen by the topology (written down in INTRODUCTION.md):
  *
  *  split (parallel and serial topologies)
- *    carts (cart_id PRIMARY KEY, owner, items map<uuid,int>, version, deleted, positions)
+ *    carts (cart_id PRIMARY KEY, owner, items map<uuid,int>, version, deleted,
+ *           positions, buckets set<bigint>)
  *      The service reads a cart and writes it back with
  *      `UPDATE ... IF version = ?` (a lightweight transaction); a lost race is
- *      RV_ERR_NOT_APPLIED, which the pipeline retries after re-reading.
+ *      RV_ERR_NOT_APPLIED, which the pipeline retries after re-reading. The
+ *      write also adds the command's time bucket to `buckets`, the index of
+ *      the cart's event-log partitions.
  *    cart_events ((cart_id, bucket), event_time timeuuid, event_id, ...)
  *      A cart's events of one time bucket are one partition, clustered by
  *      time: "events of this cart since T" is a slice of a few partitions,
- *      never ALLOW FILTERING.
- *    cart_event_buckets (cart_id, bucket): which buckets a cart has events in.
+ *      never ALLOW FILTERING. The bucket and the row's time come from the
+ *      command record's timestamp (and offset), so the service and the event
+ *      log agree on the bucket without talking to each other; in duplicates
+ *      mode each attempt's row still gets its own time (random clock bits).
  *
  *  ledger (atomic topology)
  *    cart_ledger (cart_id, event_time, event_id, ...) with the cart's state in
@@ -30,6 +35,7 @@
 #include <string.h>
 
 #include "pipeline.h"
+#include "rivulet/cassandra.h"
 #include "rivulet/cql.h"
 #include "store.h"
 
@@ -38,7 +44,6 @@ enum {
     Q_INSERT,       /* split: create a cart if it does not exist */
     Q_UPDATE,       /* split: write a cart if its version is unchanged */
     Q_EVENT,        /* split: one event row */
-    Q_BUCKET,       /* split: the bucket index */
     Q_BUCKETS,      /* split: a cart's buckets */
     Q_EVENTS,       /* split: a cart's events in one bucket since a time */
     Q_IDS,          /* split: every cart */
@@ -59,18 +64,19 @@ typedef struct cass_store {
     bool ledger;
     int64_t bucket_ms;
     rv_timeuuid_gen_t tgen;
+    uint64_t rng;
     char ks[64];
+    char event_query[1024];
     void (*close_cb)(void *);
     void *close_opaque;
 } cass_store_t;
 
 static const char *table_ddl[] = {
     "CREATE TABLE IF NOT EXISTS %s.carts (cart_id uuid PRIMARY KEY, owner uuid, items map<uuid, int>, "
-    "version bigint, deleted boolean, positions text)",
+    "version bigint, deleted boolean, positions text, buckets set<bigint>)",
     "CREATE TABLE IF NOT EXISTS %s.cart_events (cart_id uuid, bucket bigint, event_time timeuuid, event_id uuid, "
     "type text, arg uuid, count int, kpartition int, koffset bigint, ts_ms bigint, correction boolean, "
     "snapshot text, PRIMARY KEY ((cart_id, bucket), event_time, event_id))",
-    "CREATE TABLE IF NOT EXISTS %s.cart_event_buckets (cart_id uuid, bucket bigint, PRIMARY KEY (cart_id, bucket))",
     "CREATE TABLE IF NOT EXISTS %s.cart_ledger (cart_id uuid, owner uuid static, items map<uuid, int> static, "
     "version bigint static, deleted boolean static, positions text static, event_time timeuuid, event_id uuid, "
     "type text, arg uuid, count int, kpartition int, koffset bigint, ts_ms bigint, correction boolean, "
@@ -79,14 +85,13 @@ static const char *table_ddl[] = {
 
 static const char *query_text[NQ] = {
     [Q_GET] = "SELECT owner, items, version, deleted, positions FROM %s.carts WHERE cart_id = ?",
-    [Q_INSERT] = "INSERT INTO %s.carts (cart_id, owner, items, version, deleted, positions) "
-                 "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
-    [Q_UPDATE] = "UPDATE %s.carts SET owner = ?, items = ?, version = ?, deleted = ?, positions = ? "
-                 "WHERE cart_id = ? IF version = ?",
+    [Q_INSERT] = "INSERT INTO %s.carts (cart_id, owner, items, version, deleted, positions, buckets) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+    [Q_UPDATE] = "UPDATE %s.carts SET owner = ?, items = ?, version = ?, deleted = ?, positions = ?, "
+                 "buckets = buckets + ? WHERE cart_id = ? IF version = ?",
     [Q_EVENT] = "INSERT INTO %s.cart_events (cart_id, bucket, event_time, event_id, type, arg, count, kpartition, "
                 "koffset, ts_ms, correction, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    [Q_BUCKET] = "INSERT INTO %s.cart_event_buckets (cart_id, bucket) VALUES (?, ?)",
-    [Q_BUCKETS] = "SELECT bucket FROM %s.cart_event_buckets WHERE cart_id = ?",
+    [Q_BUCKETS] = "SELECT buckets FROM %s.carts WHERE cart_id = ?",
     [Q_EVENTS] = "SELECT event_time, event_id, type, arg, count, kpartition, koffset, ts_ms, correction, snapshot "
                  "FROM %s.cart_events WHERE cart_id = ? AND bucket = ? AND event_time >= minTimeuuid(?)",
     [Q_IDS] = "SELECT DISTINCT cart_id FROM %s.carts",
@@ -101,6 +106,8 @@ static const char *query_text[NQ] = {
                  "FROM %s.cart_ledger WHERE cart_id = ? AND event_time >= minTimeuuid(?)",
     [L_IDS] = "SELECT DISTINCT cart_id FROM %s.cart_ledger",
 };
+
+static const struct cart_store_ops cassandra_ops;
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -206,9 +213,22 @@ static rv_err_t snapshot_parse(const char *text, cart_state_t *st)
     return cart_items_parse(text + off, st, NULL);
 }
 
-static int64_t bucket_of(cass_store_t *s, const rv_uuid_t *time)
+/* Where a command's event row goes: its time bucket and its row time, both
+ * from the command record's timestamp, so the service (which records the
+ * bucket in the cart row) and the event log agree without talking. In
+ * idempotent mode the time is a pure function of the record (logging it again
+ * rewrites the row); in duplicates mode each attempt gets random clock bits,
+ * hence its own row. */
+static void command_row(cass_store_t *s, const cart_job_t *job, cart_mode_t mode, int64_t *bucket, rv_uuid_t *t)
 {
-    return (int64_t)(rv_timeuuid_unix_ms(time) / (uint64_t)s->bucket_ms);
+    uint64_t ts = (uint64_t)(job->ts_ms > 0 ? job->ts_ms : 0);
+    *bucket = (int64_t)(ts / (uint64_t)s->bucket_ms);
+    if (mode == CART_MODE_IDEMPOTENT) {
+        rv_timeuuid_for(ts, (uint32_t)job->offset, &job->event_id, t);
+    } else {
+        uint64_t r = s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull;
+        rv_timeuuid_make(ts, (uint32_t)job->offset, (uint16_t)(r >> 50), (r >> 8) | 0x010000000000ull, t);
+    }
 }
 
 /* Binds an event row's columns from `first` on, in the order of Q_EVENT after
@@ -234,7 +254,21 @@ static void bind_event(rv_cql_stmt_t *st, size_t first, const cart_event_t *ev, 
     free(snap);
 }
 
+static void bind_bucket_set(rv_cql_stmt_t *st, size_t i, int64_t bucket)
+{
+    rv_cql_coll_t *c = rv_cql_coll_new(RV_CQL_SET);
+    if (c)
+        rv_cql_coll_add_bigint(c, bucket);
+    rv_cql_bind_coll(st, i, c);
+    rv_cql_coll_destroy(c);
+}
+
 /* ------------------------------------------------------- one write operation */
+
+/* A service call, a log write or a correction: a read, then a write, each a
+ * CQL request. A request goes straight to the session, or — when the pipeline
+ * runs the call inside a CassandraRetrySink — through the stage's command, so
+ * that the stage can cancel it and owns the retries. */
 
 typedef enum { OP_APPLY, OP_LOG, OP_APPLY_LOG, OP_CORRECT } op_kind_t;
 
@@ -245,10 +279,12 @@ typedef struct op {
     cart_mode_t mode;
     cart_done_fn cb;
     void *opaque;
+    rv_cassandra_cmd_t *cmd; /* NULL: requests go to the session directly */
     cart_state_t state;
     cart_state_t fixed; /* OP_CORRECT */
     int64_t seen_version;
     rv_uuid_t correction_id;
+    rv_uuid_t correction_time; /* one time for the correction's bucket and row */
     cart_outcome_t outcome;
     bool existed;
     int step;
@@ -263,35 +299,57 @@ static void op_finish(op_t *op, rv_error_t *err)
     cb(opaque, err, outcome);
 }
 
-static void event_time(op_t *op, rv_uuid_t *t)
+typedef void (*op_step_fn)(op_t *op, rv_cql_result_t *res, const rv_error_t *err);
+
+typedef struct step_call {
+    op_t *op;
+    op_step_fn fn;
+} step_call_t;
+
+static void session_step(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
 {
-    if (op->mode == CART_MODE_IDEMPOTENT && op->kind != OP_CORRECT)
-        rv_timeuuid_for((uint64_t)(op->job.ts_ms > 0 ? op->job.ts_ms : 0), (uint32_t)op->job.offset, &op->job.event_id, t);
-    else
-        rv_timeuuid_next(&op->s->tgen, uv_now(op->s->loop), t);
+    step_call_t c = *(step_call_t *)opaque;
+    free(opaque);
+    c.fn(c.op, res, err);
 }
 
-static void after_write(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err, void *opaque);
-
-static bool send_write(op_t *op, rv_cql_stmt_t *st, rv_cql_batch_t *b, bool idempotent)
+static void cmd_step(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
 {
+    step_call_t c = *(step_call_t *)opaque;
+    free(opaque);
+    c.fn(c.op, res, err);
+}
+
+/* Sends a statement or a batch; the op ends here when it cannot start. */
+static void exec_step(op_t *op, rv_cql_stmt_t *st, rv_cql_batch_t *b, bool idempotent, op_step_fn fn)
+{
+    step_call_t *c = malloc(sizeof(*c));
     rv_error_t *err = NULL;
-    rv_cql_request_t *req;
-    if (b) {
-        rv_cql_batch_set_idempotent(b, idempotent);
-        req = rv_cql_execute_batch(op->s->session, b, after_write, op, &err);
+    bool started = false;
+    if (!c) {
+        err = rv_error_new(RV_ERR_NOMEM, true, "out of memory");
     } else {
-        rv_cql_stmt_set_idempotent(st, idempotent);
-        req = rv_cql_execute(op->s->session, st, after_write, op, &err);
+        *c = (step_call_t){op, fn};
+        if (b)
+            rv_cql_batch_set_idempotent(b, idempotent);
+        else
+            rv_cql_stmt_set_idempotent(st, idempotent);
+        if (op->cmd)
+            started = (b ? rv_cassandra_cmd_execute_batch(op->cmd, b, cmd_step, c, &err)
+                         : rv_cassandra_cmd_execute(op->cmd, st, cmd_step, c, &err)) == RV_OK;
+        else
+            started = (b ? rv_cql_execute_batch(op->s->session, b, session_step, c, &err)
+                         : rv_cql_execute(op->s->session, st, session_step, c, &err)) != NULL;
+        if (!started)
+            free(c);
     }
     rv_cql_stmt_destroy(st);
     rv_cql_batch_destroy(b);
-    if (!req) {
-        op_finish(op, err);
-        return false;
-    }
-    return true;
+    if (!started)
+        op_finish(op, err ? err : rv_error_new(RV_ERR_STATE, false, "cassandra: request did not start"));
 }
+
+static void after_write(op_t *op, rv_cql_result_t *res, const rv_error_t *err);
 
 /* The state write (and, for the ledger, the event row in the same batch). */
 static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
@@ -299,6 +357,15 @@ static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
     cass_store_t *s = op->s;
     const rv_uuid_t *id = &op->job.cmd.cart_id;
     const cart_state_t *st = op->kind == OP_CORRECT ? &op->fixed : &op->state;
+    int64_t bucket;
+    rv_uuid_t t;
+    if (op->kind == OP_CORRECT) {
+        rv_timeuuid_next(&s->tgen, uv_now(s->loop), &t);
+        op->correction_time = t;
+        bucket = (int64_t)(rv_timeuuid_unix_ms(&t) / (uint64_t)s->bucket_ms);
+    } else {
+        command_row(s, &op->job, op->mode, &bucket, &t);
+    }
     rv_cql_stmt_t *q;
     if (s->ledger) {
         q = rv_cql_stmt_new_prepared(s->q[op->existed ? L_UPDATE_STATE : L_INSERT_STATE]);
@@ -309,15 +376,17 @@ static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
     } else if (op->existed) {
         q = rv_cql_stmt_new_prepared(s->q[Q_UPDATE]);
         bind_state(q, 0, st);
-        rv_cql_bind_uuid(q, 5, id->b);
-        rv_cql_bind_bigint(q, 6, op->seen_version);
+        bind_bucket_set(q, 5, bucket);
+        rv_cql_bind_uuid(q, 6, id->b);
+        rv_cql_bind_bigint(q, 7, op->seen_version);
     } else {
         q = rv_cql_stmt_new_prepared(s->q[Q_INSERT]);
         rv_cql_bind_uuid(q, 0, id->b);
         bind_state(q, 1, st);
+        bind_bucket_set(q, 6, bucket);
     }
     if (!with_event) {
-        send_write(op, q, NULL, false);
+        exec_step(op, q, NULL, false, after_write);
         return;
     }
     /* Ledger: the conditional state write and the event row, one partition, one batch. */
@@ -327,8 +396,6 @@ static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
                             .partition = -1, .offset = -1, .ts_ms = (int64_t)uv_now(s->loop)};
     else
         cart_event_from_cmd(&op->job.cmd, &op->job.event_id, op->job.partition, op->job.offset, op->job.ts_ms, &ev);
-    rv_uuid_t t;
-    event_time(op, &t);
     rv_cql_stmt_t *e = rv_cql_stmt_new_prepared(s->q[L_EVENT]);
     rv_cql_bind_uuid(e, 0, id->b);
     bind_event(e, 1, &ev, &t, snapshot);
@@ -342,49 +409,41 @@ static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
         return;
     }
     rv_cql_stmt_destroy(e);
-    send_write(op, q, b, false);
+    rv_cql_stmt_destroy(q);
+    exec_step(op, NULL, b, false, after_write);
 }
 
-/* The split layout's event row and its bucket index, in one unlogged batch
- * (both are idempotent writes; they share no partition). */
-static void write_event(op_t *op, const cart_state_t *snapshot)
+/* The split layout's event row: one idempotent INSERT. */
+static rv_cql_stmt_t *event_statement(cass_store_t *s, const cart_job_t *job, cart_mode_t mode)
 {
-    cass_store_t *s = op->s;
     cart_event_t ev;
-    if (op->kind == OP_CORRECT)
-        ev = (cart_event_t){.type = EV_CART_CORRECTED, .cart_id = op->job.cmd.cart_id,
-                            .event_id = op->correction_id, .partition = -1, .offset = -1,
-                            .ts_ms = (int64_t)uv_now(s->loop)};
-    else
-        cart_event_from_cmd(&op->job.cmd, &op->job.event_id, op->job.partition, op->job.offset, op->job.ts_ms, &ev);
+    cart_event_from_cmd(&job->cmd, &job->event_id, job->partition, job->offset, job->ts_ms, &ev);
+    int64_t bucket;
     rv_uuid_t t;
-    event_time(op, &t);
-    int64_t bucket = bucket_of(s, &t);
+    command_row(s, job, mode, &bucket, &t);
     rv_cql_stmt_t *e = rv_cql_stmt_new_prepared(s->q[Q_EVENT]);
     rv_cql_bind_uuid(e, 0, ev.cart_id.b);
     rv_cql_bind_bigint(e, 1, bucket);
-    bind_event(e, 2, &ev, &t, snapshot);
-    rv_cql_stmt_t *bk = rv_cql_stmt_new_prepared(s->q[Q_BUCKET]);
-    rv_cql_bind_uuid(bk, 0, ev.cart_id.b);
-    rv_cql_bind_bigint(bk, 1, bucket);
-    rv_cql_batch_t *b = rv_cql_batch_new(RV_CQL_BATCH_UNLOGGED);
-    rv_error_t *err = NULL;
-    if (rv_cql_batch_add(b, bk, &err) != RV_OK || rv_cql_batch_add(b, e, &err) != RV_OK) {
-        rv_cql_stmt_destroy(e);
-        rv_cql_stmt_destroy(bk);
-        rv_cql_batch_destroy(b);
-        op_finish(op, err);
-        return;
-    }
-    rv_cql_stmt_destroy(bk);
-    /* Idempotent mode writes the same row again on a retry; duplicates mode
-     * would log a second row, which is what that mode is about. */
-    send_write(op, e, b, op->mode == CART_MODE_IDEMPOTENT && op->kind != OP_CORRECT);
+    bind_event(e, 2, &ev, &t, NULL);
+    return e;
 }
 
-static void after_read(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
+/* The split layout's CartCorrected row, in the bucket of now. */
+static void write_correction_row(op_t *op)
 {
-    op_t *op = opaque;
+    cass_store_t *s = op->s;
+    cart_event_t ev = {.type = EV_CART_CORRECTED, .cart_id = op->job.cmd.cart_id, .event_id = op->correction_id,
+                       .partition = -1, .offset = -1, .ts_ms = (int64_t)uv_now(s->loop)};
+    rv_uuid_t t = op->correction_time;
+    rv_cql_stmt_t *e = rv_cql_stmt_new_prepared(s->q[Q_EVENT]);
+    rv_cql_bind_uuid(e, 0, ev.cart_id.b);
+    rv_cql_bind_bigint(e, 1, (int64_t)(rv_timeuuid_unix_ms(&t) / (uint64_t)s->bucket_ms));
+    bind_event(e, 2, &ev, &t, &op->fixed);
+    exec_step(op, e, NULL, false, after_write);
+}
+
+static void after_read(op_t *op, rv_cql_result_t *res, const rv_error_t *err)
+{
     if (err) {
         op_finish(op, copy_err(err, "read cart"));
         return;
@@ -406,10 +465,7 @@ static void after_read(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_erro
             return;
         }
         op->step = 1;
-        if (op->s->ledger)
-            write_state(op, true, &op->fixed);
-        else
-            write_state(op, false, NULL);
+        write_state(op, op->s->ledger, op->s->ledger ? &op->fixed : NULL);
         return;
     }
     op->state = read;
@@ -428,11 +484,10 @@ static void after_read(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_erro
     }
     op->step = 1;
     if (op->kind == OP_APPLY_LOG) {
-        if (op->state.exists) {
+        if (op->state.exists)
             write_state(op, true, NULL); /* even a rejected command leaves its row */
-        } else {
-            op_finish(op, NULL); /* a command for a cart that never existed: nothing to hold it */
-        }
+        else
+            op_finish(op, NULL); /* a command for a cart that never existed: nothing holds it */
         return;
     }
     if (write && op->state.exists)
@@ -441,9 +496,8 @@ static void after_read(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_erro
         op_finish(op, NULL);
 }
 
-static void after_write(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
+static void after_write(op_t *op, rv_cql_result_t *res, const rv_error_t *err)
 {
-    op_t *op = opaque;
     if (err) {
         op_finish(op, copy_err(err, op->kind == OP_LOG ? "log event" : "write cart"));
         return;
@@ -458,7 +512,7 @@ static void after_write(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_err
     /* Split layout correction: the state is written, now the CartCorrected row. */
     if (op->kind == OP_CORRECT && !op->s->ledger && op->step == 1) {
         op->step = 2;
-        write_event(op, &op->fixed);
+        write_correction_row(op);
         return;
     }
     op_finish(op, NULL);
@@ -486,17 +540,13 @@ static void read_cart(op_t *op, const rv_uuid_t *id)
 {
     rv_cql_stmt_t *q = rv_cql_stmt_new_prepared(op->s->q[op->s->ledger ? L_GET : Q_GET]);
     rv_cql_bind_uuid(q, 0, id->b);
-    rv_cql_stmt_set_idempotent(q, true);
-    rv_error_t *err = NULL;
-    rv_cql_request_t *req = rv_cql_execute(op->s->session, q, after_read, op, &err);
-    rv_cql_stmt_destroy(q);
-    if (!req)
-        op_finish(op, err);
+    exec_step(op, q, NULL, true, after_read);
 }
 
 static void c_apply(cart_store_t *base, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb, void *opaque)
 {
-    op_t *op = op_new((cass_store_t *)base, OP_APPLY, job, mode, cb, opaque);
+    cass_store_t *s = (cass_store_t *)base;
+    op_t *op = op_new(s, OP_APPLY, job, mode, cb, opaque);
     if (op)
         read_cart(op, &job->cmd.cart_id);
 }
@@ -513,7 +563,9 @@ static void c_log_event(cart_store_t *base, const cart_job_t *job, cart_mode_t m
         op_finish(op, rv_error_new(RV_ERR_STATE, false, "the ledger layout logs only with apply_and_log"));
         return;
     }
-    write_event(op, NULL);
+    /* Idempotent mode writes the same row again on a retry; duplicates mode
+     * logs a new row per attempt, which is what that mode is about. */
+    exec_step(op, event_statement(s, job, mode), NULL, mode == CART_MODE_IDEMPOTENT, after_write);
 }
 
 static void c_apply_and_log(cart_store_t *base, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb,
@@ -542,6 +594,50 @@ static void c_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_vers
     op->state.version = seen_version; /* what the check saw */
     op->correction_id = *correction_id;
     read_cart(op, id);
+}
+
+/* ------------------------------------------- the pipeline's Cassandra stages */
+
+rv_cql_session_t *cart_store_cassandra_session(cart_store_t *base)
+{
+    return base->ops == &cassandra_ops ? ((cass_store_t *)base)->session : NULL;
+}
+
+const char *cart_store_cassandra_event_query(cart_store_t *base)
+{
+    return base->ops == &cassandra_ops ? ((cass_store_t *)base)->event_query : NULL;
+}
+
+void cart_store_cassandra_service(cart_store_t *base, rv_cassandra_cmd_t *cmd, const cart_job_t *job,
+                                  cart_mode_t mode, bool and_log, cart_done_fn cb, void *opaque)
+{
+    cass_store_t *s = (cass_store_t *)base;
+    op_t *op = op_new(s, and_log ? OP_APPLY_LOG : OP_APPLY, job, mode, cb, opaque);
+    if (!op)
+        return;
+    op->cmd = cmd;
+    if (and_log != s->ledger) {
+        op_finish(op, rv_error_new(RV_ERR_STATE, false, "cassandra: %s does not match the %s layout",
+                                   and_log ? "apply_and_log" : "apply", s->ledger ? "ledger" : "split"));
+        return;
+    }
+    read_cart(op, &job->cmd.cart_id);
+}
+
+rv_err_t cart_store_cassandra_bind_event(cart_store_t *base, rv_cql_stmt_t *stmt, const cart_job_t *job,
+                                         cart_mode_t mode)
+{
+    cass_store_t *s = (cass_store_t *)base;
+    cart_event_t ev;
+    cart_event_from_cmd(&job->cmd, &job->event_id, job->partition, job->offset, job->ts_ms, &ev);
+    int64_t bucket;
+    rv_uuid_t t;
+    command_row(s, job, mode, &bucket, &t);
+    rv_cql_bind_uuid(stmt, 0, ev.cart_id.b);
+    rv_cql_bind_bigint(stmt, 1, bucket);
+    bind_event(stmt, 2, &ev, &t, NULL);
+    rv_cql_stmt_set_idempotent(stmt, mode == CART_MODE_IDEMPOTENT);
+    return RV_OK;
 }
 
 /* --------------------------------------------------------------- reading */
@@ -734,14 +830,23 @@ static void got_buckets(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_err
         rows_done(r, copy_err(err, "read buckets"));
         return;
     }
-    size_t n = rv_cql_result_row_count(res);
-    r->buckets = n ? malloc(n * sizeof(int64_t)) : NULL;
+    /* One row: the cart's set of buckets, in ascending order. */
     int64_t first = r->since_ms > 0 ? r->since_ms / r->s->bucket_ms : 0;
-    for (size_t i = 0; i < n && r->buckets; i++) {
-        int64_t b = 0;
-        rv_cql_result_get_bigint(res, i, 0, &b);
-        if (b >= first) /* buckets come in clustering (ascending) order */
-            r->buckets[r->nbuckets++] = b;
+    rv_cql_value_t v;
+    size_t n = 0;
+    if (rv_cql_result_row_count(res) > 0 && rv_cql_result_value(res, 0, 0, &v) == RV_OK &&
+        !rv_cql_value_is_null(&v) && rv_cql_value_count(&v, &n) == RV_OK && n > 0) {
+        r->buckets = malloc(n * sizeof(int64_t));
+        rv_cql_iter_t it;
+        rv_cql_value_t b;
+        if (r->buckets && rv_cql_iter_init(&it, &v) == RV_OK) {
+            while (rv_cql_iter_next(&it, &b) == RV_OK) {
+                int64_t x = 0;
+                rv_cql_value_get_bigint(&b, &x);
+                if (x >= first)
+                    r->buckets[r->nbuckets++] = x;
+            }
+        }
     }
     rv_cql_result_destroy(res);
     next_events_page(r);
@@ -959,6 +1064,8 @@ cart_store_t *cart_store_cassandra_open(uv_loop_t *loop, const rv_conf_t *conf, 
     s->ledger = strcmp(rv_conf_str(conf, t, "cart.topology"), "atomic") == 0;
     s->bucket_ms = rv_conf_ms(conf, t, "cart.cassandra.bucket");
     rv_timeuuid_gen_init(&s->tgen, uv_hrtime() ^ (uintptr_t)s);
+    s->rng = uv_hrtime() ^ ((uint64_t)(uintptr_t)s << 16);
+    snprintf(s->event_query, sizeof(s->event_query), query_text[Q_EVENT], s->ks);
     s->session = rv_cql_session_new(loop, conf, errp);
     if (!s->session) {
         free(s);

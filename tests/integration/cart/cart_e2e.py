@@ -217,9 +217,10 @@ def event_rows(keyspace, ledger, cart):
                          % keyspace, [cart])
         return [r for r in rows if r.event_id is not None]
     out = []
-    for b in s.execute("SELECT bucket FROM %s.cart_event_buckets WHERE cart_id = %%s" % keyspace, [cart]):
+    row = s.execute("SELECT buckets FROM %s.carts WHERE cart_id = %%s" % keyspace, [cart]).one()
+    for b in sorted(row.buckets or []):
         out += list(s.execute("SELECT event_id, type, kpartition, koffset FROM %s.cart_events "
-                              "WHERE cart_id = %%s AND bucket = %%s" % keyspace, [cart, b.bucket]))
+                              "WHERE cart_id = %%s AND bucket = %%s" % keyspace, [cart, b]))
     return out
 
 
