@@ -155,12 +155,19 @@ def publish(topic, cmds, raw=()):
 
 
 def committed_total(topic, group, partitions):
-    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
-    try:
-        got = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=30)
-        return sum(tp.offset for tp in got if tp.offset >= 0)
-    finally:
-        c.close()
+    # The group coordinator may move (a broker restart): ask again for a while.
+    deadline = time.time() + 60
+    while True:
+        c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
+        try:
+            got = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=30)
+            return sum(tp.offset for tp in got if tp.offset >= 0)
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(2)
+        finally:
+            c.close()
 
 
 def read_topic(topic, timeout=20):
