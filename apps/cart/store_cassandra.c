@@ -33,11 +33,22 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pipeline.h"
 #include "rivulet/cassandra.h"
 #include "rivulet/cql.h"
 #include "store.h"
+
+/* Wall-clock milliseconds: event-log times are Unix times (a timeuuid's
+ * timestamp), never the loop's monotonic clock. */
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 
 enum {
     Q_GET,          /* split: read a cart */
@@ -219,11 +230,17 @@ static rv_err_t snapshot_parse(const char *text, cart_state_t *st)
  * idempotent mode the time is a pure function of the record (logging it again
  * rewrites the row); in duplicates mode each attempt gets random clock bits,
  * hence its own row. */
+static uint64_t wall_ms(void);
 static void command_row(cass_store_t *s, const cart_job_t *job, cart_mode_t mode, int64_t *bucket, rv_uuid_t *t)
 {
     uint64_t ts = (uint64_t)(job->ts_ms > 0 ? job->ts_ms : 0);
     *bucket = (int64_t)(ts / (uint64_t)s->bucket_ms);
-    if (mode == CART_MODE_IDEMPOTENT) {
+    if (s->ledger && mode == CART_MODE_DUPLICATES) {
+        /* The ledger has no buckets, and its rows are written with the state
+         * change: ordering them by when they were written makes folding the
+         * log reproduce the table exactly, replays included. */
+        rv_timeuuid_next(&s->tgen, wall_ms(), t);
+    } else if (mode == CART_MODE_IDEMPOTENT) {
         rv_timeuuid_for(ts, (uint32_t)job->offset, &job->event_id, t);
     } else {
         uint64_t r = s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull;
@@ -360,7 +377,7 @@ static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
     int64_t bucket;
     rv_uuid_t t;
     if (op->kind == OP_CORRECT) {
-        rv_timeuuid_next(&s->tgen, uv_now(s->loop), &t);
+        rv_timeuuid_next(&s->tgen, wall_ms(), &t);
         op->correction_time = t;
         bucket = (int64_t)(rv_timeuuid_unix_ms(&t) / (uint64_t)s->bucket_ms);
     } else {
@@ -393,7 +410,7 @@ static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
     cart_event_t ev;
     if (op->kind == OP_CORRECT)
         ev = (cart_event_t){.type = EV_CART_CORRECTED, .cart_id = *id, .event_id = op->correction_id,
-                            .partition = -1, .offset = -1, .ts_ms = (int64_t)uv_now(s->loop)};
+                            .partition = -1, .offset = -1, .ts_ms = (int64_t)wall_ms()};
     else
         cart_event_from_cmd(&op->job.cmd, &op->job.event_id, op->job.partition, op->job.offset, op->job.ts_ms, &ev);
     rv_cql_stmt_t *e = rv_cql_stmt_new_prepared(s->q[L_EVENT]);
@@ -433,7 +450,7 @@ static void write_correction_row(op_t *op)
 {
     cass_store_t *s = op->s;
     cart_event_t ev = {.type = EV_CART_CORRECTED, .cart_id = op->job.cmd.cart_id, .event_id = op->correction_id,
-                       .partition = -1, .offset = -1, .ts_ms = (int64_t)uv_now(s->loop)};
+                       .partition = -1, .offset = -1, .ts_ms = (int64_t)wall_ms()};
     rv_uuid_t t = op->correction_time;
     rv_cql_stmt_t *e = rv_cql_stmt_new_prepared(s->q[Q_EVENT]);
     rv_cql_bind_uuid(e, 0, ev.cart_id.b);

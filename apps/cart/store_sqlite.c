@@ -18,8 +18,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store.h"
+
+/* Wall-clock milliseconds: event-log times are Unix times (a timeuuid's
+ * timestamp), never the loop's monotonic clock. */
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 
 typedef struct sqlite_store {
     cart_store_t base;
@@ -187,7 +198,7 @@ static void event_time(sqlite_store_t *s, const cart_job_t *job, cart_mode_t mod
     if (mode == CART_MODE_IDEMPOTENT)
         rv_timeuuid_for((uint64_t)(job->ts_ms > 0 ? job->ts_ms : 0), (uint32_t)job->offset, &job->event_id, t);
     else
-        rv_timeuuid_next(&s->tgen, uv_now(s->loop), t);
+        rv_timeuuid_next(&s->tgen, wall_ms(), t);
 }
 
 /* The body of apply / apply_and_log, inside a transaction. */
@@ -392,9 +403,9 @@ static void s_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_vers
                 err = save(s, id, &copy, cur->exists, seen_version);
             if (!err) {
                 cart_event_t ev = {.type = EV_CART_CORRECTED, .cart_id = *id, .event_id = *correction_id,
-                                   .partition = -1, .offset = -1, .ts_ms = (int64_t)uv_now(s->loop)};
+                                   .partition = -1, .offset = -1, .ts_ms = (int64_t)wall_ms()};
                 rv_uuid_t t;
-                rv_timeuuid_next(&s->tgen, uv_now(s->loop), &t);
+                rv_timeuuid_next(&s->tgen, wall_ms(), &t);
                 err = insert_event(s, &ev, &t, &copy);
             }
         }
