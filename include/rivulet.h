@@ -9,6 +9,11 @@
  *   stage.h    the stage API (for writing your own stages)
  *   stages.h   the built-in stages
  *   clock.h    the injectable clock, timers and backoff
+ *   kafka.h    Kafka source, sink, flow, dead letters, the mock cluster (librdkafka)
+ *   avro.h     Avro codecs (declarative and generic) and the (de)serializer stages
+ *   cql.h      the asynchronous CQL native-protocol client
+ *   cassandra.h  Cassandra stages: bind, sink, retry sink, LWT flow, paged queries
+ *   cqrs.h     UUIDs and event ids, positions, duplicates, replays
  */
 #ifndef RIVULET_H
 #define RIVULET_H
@@ -20,6 +25,11 @@
 #include "rivulet/stage.h"
 #include "rivulet/stages.h"
 #include "rivulet/clock.h"
+#include "rivulet/kafka.h"
+#include "rivulet/avro.h"
+#include "rivulet/cql.h"
+#include "rivulet/cassandra.h"
+#include "rivulet/cqrs.h"
 
 #define RIVULET_VERSION "0.1.0"
 
