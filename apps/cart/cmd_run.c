@@ -148,7 +148,9 @@ int app_run(app_t *a)
         cart_pipeline_destroy(p);
         app_close_store(store, &loop);
         uv_run(&loop, UV_RUN_DEFAULT);
-        return app_fail(APP_FAILED, "start", err);
+        return app_fail(rv_error_code(err) == RV_ERR_CONFIG || rv_error_code(err) == RV_ERR_INVALID ? APP_USAGE
+                                                                                                     : APP_FAILED,
+                        "start", err);
     }
     if (!a->quiet)
         fprintf(stderr, "rivulet-cart: running (%s topology, %s mode, %s store); Ctrl-C stops cleanly\n",
