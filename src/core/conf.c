@@ -189,11 +189,12 @@ void rv_conf_foreach(const rv_conf_t *c, bool (*fn)(const char *, const char *, 
 
 /* ---- parsing of typed values ---- */
 
+/* Decimal only: with base 0, "010" would silently be 8 and "08" an error. */
 static bool parse_int(const char *s, int64_t *out)
 {
     char *end;
     errno = 0;
-    long long v = strtoll(s, &end, 0);
+    long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end)
         return false;
     *out = v;
@@ -242,6 +243,10 @@ static bool parse_ms(const char *s, int64_t *out)
     else if (strcmp(end, "d") == 0)
         mul = 86400000;
     else
+        return false;
+    /* "9999999999999d" would overflow: an unrepresentable duration is not a
+     * duration (and a wrapped one could land inside the key's range). */
+    if (v > INT64_MAX / mul || v < INT64_MIN / mul)
         return false;
     *out = (int64_t)v * mul;
     return true;

@@ -133,9 +133,10 @@ void rv__timers_fire_due(rv_graph_t *g)
 
 void rv__timers_close(rv_graph_t *g)
 {
-    /* Timers are freed by their owners (rv_timer_destroy) or here; the heap
-     * only references armed ones, so free those and forget the rest. The timer
-     * objects themselves are tracked in a list for this reason. */
+    /* Timers belong to their stages, which free them (rv_timer_destroy) in
+     * their stop hooks; nothing is freed here. The heap only references armed
+     * ones: disarm those, so that a timer stopped or destroyed later does not
+     * touch the heap. */
     for (size_t i = 0; i < g->heap_n; i++)
         g->heap[i]->heap_idx = -1;
     g->heap_n = 0;
@@ -164,7 +165,11 @@ void rv_timer_start(rv_timer_t *t, uint64_t delay_ms)
         return;
     if (t->heap_idx >= 0)
         heap_remove(g, t);
-    t->deadline = rv_graph_now(g) + delay_ms;
+    /* Saturate: a huge delay (rv_backoff_delay gives UINT64_MAX when the
+     * backoff overflows) must mean "not for a very long time", never wrap
+     * around to a deadline in the past that fires at once. */
+    uint64_t now = rv_graph_now(g);
+    t->deadline = delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms;
     t->seq = ++g->timer_seq;
     if (!heap_push(g, t))
         return;
@@ -271,5 +276,9 @@ uint64_t rv_backoff_delay(const rv_backoff_t *b, int n, double rnd)
     if (base > (double)b->max_ms)
         base = (double)b->max_ms;
     double d = base * (1.0 + rnd * b->random_factor);
+    /* A negative random factor (or a NaN) must not turn into a huge or
+     * undefined conversion: no delay is the sane floor. */
+    if (!(d > 0))
+        return 0;
     return d >= 1.8e19 ? UINT64_MAX : (uint64_t)d;
 }

@@ -146,6 +146,11 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     } else if (!p->flow) {
         p->stats.delivered++;
         rv_env_release(env);
+    } else if (!p->st) {
+        /* A flow being torn down: delivered, but nothing downstream will
+         * take it, so the element is not done. */
+        p->stats.delivered++;
+        rv_env_release_failed(env, RV_ERR_CANCELLED);
     } else {
         p->stats.delivered++;
         const char *topic = rd_kafka_topic_name(m->rkt);
@@ -405,6 +410,8 @@ static void stop(rv_stage_t *st)
         while (p->in_flight > 0 && uv_hrtime() < deadline)
             rd_kafka_poll(p->rk, 50);
     }
+    while (p->ready_n > 0) /* (none: reports after the stop release at once) */
+        rv_env_release_failed(ready_pop(p), RV_ERR_CANCELLED);
     rv__kqio_close(p->io, p->g);
     if (p->mainq) rd_kafka_queue_destroy(p->mainq);
     if (p->rkt) rd_kafka_topic_destroy(p->rkt);

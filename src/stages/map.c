@@ -33,12 +33,14 @@ static rv_env_t *apply(rv_stage_t *st, map_t *m, rv_env_t *env, int first_attemp
                 /* The function may replace the payload: give it an envelope of
                  * its own that borrows the shared payload. */
                 rv_env_t *own = rv_env_derive(env, rv_env_payload(env), NULL);
-                rv_env_release(env);
                 if (!own) {
+                    /* Not processed: released as failed, so it is never acked. */
+                    rv_env_release_failed(env, RV_ERR_NOMEM);
                     rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory",
                                                    rv_stage_name(st)));
                     return NULL;
                 }
+                rv_env_release(env);
                 env = own;
             }
             rc = m->env_fn(m->opaque, env, &err);

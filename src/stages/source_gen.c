@@ -48,6 +48,12 @@ static const rv_stage_ops_t ops = {.kind = "source-gen", .on_room = on_room, .st
 
 rv_stage_t *rv_source_gen(rv_graph_t *g, rv_gen_fn fn, void *opaque)
 {
+    if (!fn) {
+        /* Reported by rv_graph_run, like every other constructor's problem,
+         * instead of a NULL call once the graph runs. */
+        rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false, "source-gen: function is NULL"));
+        return NULL;
+    }
     source_gen_t *s = calloc(1, sizeof(*s));
     if (!s) {
         rv_graph_record_error(g, rv_error_new(RV_ERR_NOMEM, true, "out of memory"));

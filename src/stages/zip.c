@@ -56,11 +56,13 @@ static void on_input(rv_stage_t *st)
             if (joint) {
                 /* A retry succeeded: the parts go on inside the result. */
                 rv_env_t *env = rv_env_derive(joint, out, z->out_free);
-                rv_env_release(joint);
                 if (!env) {
+                    /* The parts were not emitted: never ack them as done. */
+                    rv_env_release_failed(joint, RV_ERR_NOMEM);
                     rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
                     return;
                 }
+                rv_env_release(joint);
                 rv_out_push(st, 0, env);
                 continue;
             }

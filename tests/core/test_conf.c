@@ -11,6 +11,7 @@ static const rv_conf_def_t defs[] = {
     {"demo.ratio", RV_CONF_DOUBLE, "0.5", 0, 1, NULL, "A ratio."},
     {"demo.mode", RV_CONF_ENUM, "a", 0, -1, "a|b|c", "A mode."},
     {"demo.wait", RV_CONF_MS, "1s", 0, 60000, NULL, "A wait."},
+    {"demo.big", RV_CONF_MS, "1s", 0, 1e12, NULL, "A long wait."},
 };
 static const rv_conf_table_t table = {"demo", "Demo", "demo.lib.", "passed to the library", defs,
                                       RV_CONF_NDEFS(defs)};
@@ -55,6 +56,12 @@ static void test_bad_values_named(void)
     expect_error("demo.ratio", "2", "out of range");
     expect_error("demo.mode", "d", "not one of a|b|c");
     expect_error("demo.wait", "5 hours", "duration");
+    /* 213503982335 days overflow 64 bits of milliseconds; wrapped, they
+     * would be 34448384 ms. */
+    expect_error("demo.wait", "213503982335d", "duration");
+    expect_error("demo.big", "213503982335d", "duration");
+    /* Integers are decimal: a leading zero is not octal. */
+    expect_error("demo.count", "0x10", "not an integer");
     expect_error("demo.colour", "red", "unknown configuration key \"demo.colour\"");
     expect_error("other.key", "1", "unknown configuration key \"other.key\"");
 }
@@ -80,6 +87,11 @@ static void test_values_and_passthrough(void)
     CHECK_EQ(check(c, NULL), RV_OK);
     CHECK_EQ(rv_conf_int(c, &table, "demo.count"), 42);
     CHECK_EQ(rv_conf_ms(c, &table, "demo.wait"), 2000);
+    rv_conf_t *z = rv_conf_new();
+    CHECK_EQ(rv_conf_set_pair(z, "demo.count=010", NULL), RV_OK);
+    CHECK_EQ(check(z, NULL), RV_OK);
+    CHECK_EQ(rv_conf_int(z, &table, "demo.count"), 10); /* decimal, not octal 8 */
+    rv_conf_destroy(z);
     CHECK(rv_conf_bool(c, &table, "demo.fast"));
     char buf[256] = "";
     CHECK_EQ(rv_conf_passthrough(c, &table, collect, buf, NULL), RV_OK);

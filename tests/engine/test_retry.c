@@ -99,6 +99,38 @@ static void test_backoff_formula(void)
     }
 }
 
+/* A backoff that overflows (rv_backoff_delay gives UINT64_MAX) waits "for
+ * ever"; it must not wrap around to a deadline in the past and retry at once.
+ * The clock is not at 0, so now + UINT64_MAX would wrap. A negative random
+ * factor gives no delay rather than an undefined conversion. */
+static void test_huge_delay_does_not_wrap(void)
+{
+    rv_backoff_t neg = {.min_ms = 100, .max_ms = 1000, .random_factor = -3, .max_retries = 1};
+    CHECK_EQ(rv_backoff_delay(&neg, 0, 0.9), 0);
+    tu_t t;
+    tu_init(&t, true, NULL);
+    tu_advance(&t, 5);
+    flaky_t f = {.g = t.g, .fails = 3, .retriable = true};
+    rv_backoff_t bo = {.min_ms = UINT64_MAX, .max_ms = UINT64_MAX, .random_factor = 0, .max_retries = -1};
+    CHECK(rv_backoff_delay(&bo, 0, 0.0) == UINT64_MAX);
+    psink_t s;
+    rv_chain(rv_source_range(t.g, 0, 1), rv_retry(t.g, 1, true, flaky_call, NULL, &bo, &f),
+             psink_new(t.g, &s, true), NULL);
+    REQUIRE(tu_start(&t) == RV_OK);
+    tu_settle(&t);
+    CHECK_EQ(f.n, 1);
+    tu_advance(&t, 100000);
+    CHECK_EQ(f.n, 1); /* still waiting for the first retry */
+    CHECK(!t.r.done);
+    CHECK_EQ(s.n, 0);
+    rv_graph_abort(t.g);
+    tu_settle(&t);
+    CHECK(t.r.done);
+    CHECK_EQ(t.r.code, RV_ERR_CANCELLED);
+    tu_fini(&t);
+    psink_free(&s);
+}
+
 /* With jitter: each delay lies in [base, base * (1 + factor)), the same seed
  * gives the same delays, and another seed other ones. */
 static void run_jittered(uint64_t seed, uint64_t *times, int *n)
@@ -317,6 +349,7 @@ static void test_retry_needs_backoff(void)
 }
 
 RV_TEST_MAIN(RV_TEST_T(test_retry_delays_and_limit, 10), RV_TEST_T(test_backoff_formula, 10),
+             RV_TEST_T(test_huge_delay_does_not_wrap, 10),
              RV_TEST_T(test_retry_jitter_bounds_and_seed, 20), RV_TEST_T(test_non_retriable_not_retried, 10),
              RV_TEST_T(test_retry_then_success, 10), RV_TEST_T(test_no_retry_after_failure, 10),
              RV_TEST_T(test_abort_and_stop_while_waiting, 10), RV_TEST_T(test_retry_backpressure, 10),
