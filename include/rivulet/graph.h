@@ -85,8 +85,10 @@ void rv_graph_stop(rv_graph_t *g);
 void rv_graph_abort(rv_graph_t *g);
 
 /* Thread-safe: asks the graph's loop to call rv_graph_stop (graceful = true) or
- * rv_graph_abort. Safe to call from a signal handler's thread? No: from any
- * ordinary thread; for signals use a uv_signal_t on the loop. */
+ * rv_graph_abort. Call it from any ordinary thread, not from a signal handler
+ * (for signals use a uv_signal_t on the loop). The graph must still exist:
+ * once rv_graph_destroy has started, its handle is closing and its memory may
+ * be gone, so the caller must make sure no thread calls this any more. */
 void rv_graph_stop_async(rv_graph_t *g, bool graceful);
 
 /* True between rv_graph_run and the done callback. */

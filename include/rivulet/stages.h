@@ -46,7 +46,9 @@ rv_stage_t *rv_source_gen(rv_graph_t *g, rv_gen_fn fn, void *opaque);
 typedef struct rv_queue rv_queue_t;
 /* The queue holds at most `capacity` items. Its handle: rv_source_queue_get(). */
 rv_stage_t *rv_source_queue(rv_graph_t *g, size_t capacity);
-/* The queue of a queue source. Memory: owned by the stage (freed with the graph). */
+/* The queue of a queue source. Memory: owned by the stage (freed with the
+ * graph): every producer thread must have returned from rv_queue_* before
+ * rv_graph_destroy (close or abort first: a blocked put then returns). */
 rv_queue_t *rv_source_queue_get(rv_stage_t *st);
 /* Thread-safe. Offers an item: RV_OK (the queue owns it), RV_ERR_OVERFLOW when
  * full, RV_ERR_CLOSED when closed (both: the caller keeps the item). */

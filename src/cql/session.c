@@ -97,6 +97,7 @@ rv_cql_session_t *rv_cql_session_new(uv_loop_t *loop, const rv_conf_t *conf, rv_
     const rv_conf_table_t *t = &rv_cql_conf_table;
     s->loop = loop;
     s->state = RV__SESS_NEW;
+    s->rng = (uv_hrtime() ^ ((uint64_t)(uintptr_t)s << 16)) | 1; /* xorshift needs a non-zero state */
     s->contact_points = dup_or_null(rv_conf_str(conf, t, "cql.contact.points"));
     s->port = (int)rv_conf_int(conf, t, "cql.port");
     s->username = dup_or_null(rv_conf_str(conf, t, "cql.username"));
@@ -287,8 +288,17 @@ static uint64_t backoff(rv_cql_session_t *s, int attempt)
     for (int i = 1; i < attempt && d < s->reconnect_max; i++)
         d *= 2;
     if (d > s->reconnect_max) d = s->reconnect_max;
-    /* Up to 20% jitter. */
-    return d + (uint64_t)((double)d * 0.2 * ((double)rand() / ((double)RAND_MAX + 1.0)));
+    /* Up to 20% jitter, from the session's own generator (xorshift64*): not
+     * rand(), whose hidden global state is shared with the application and,
+     * never seeded, gives every process the same "random" delays — which is
+     * what jitter is meant to prevent after an outage. */
+    uint64_t x = s->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    s->rng = x;
+    double r = (double)((x * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
+    return d + (uint64_t)((double)d * 0.2 * r);
 }
 
 /* ------------------------------------------------------------------- ring */

@@ -310,6 +310,7 @@ struct rv_cql_session {
     size_t pcache_buckets, pcache_n;
 
     int64_t last_ts; /* client-side timestamps */
+    uint64_t rng;    /* the session's own generator for reconnection jitter */
 
     rv_cql_session_fn connect_cb;
     void *connect_opaque;

@@ -176,14 +176,26 @@ rv_queue_t *rv_source_queue_get(rv_stage_t *st)
 static rv_err_t enqueue(rv_queue_t *q, void *item, rv_free_fn item_free, int64_t timeout_ms)
 {
     uv_mutex_lock(&q->mu);
-    uint64_t deadline = timeout_ms > 0 ? uv_hrtime() + (uint64_t)timeout_ms * 1000000u : 0;
+    /* Saturated: a huge timeout (INT64_MAX as "practically for ever") must not
+     * wrap around to a deadline in the past and time out at once. */
+    uint64_t deadline = 0;
+    if (timeout_ms > 0) {
+        uint64_t now = uv_hrtime(), ns = (uint64_t)timeout_ms;
+        ns = ns > UINT64_MAX / 1000000u ? UINT64_MAX : ns * 1000000u;
+        deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+    }
     while (!q->closed && q->count == q->cap && timeout_ms != 0) {
         if (timeout_ms < 0) {
             uv_cond_wait(&q->not_full, &q->mu);
         } else {
             uint64_t now = uv_hrtime();
-            if (now >= deadline || uv_cond_timedwait(&q->not_full, &q->mu, deadline - now) != 0)
+            if (now >= deadline)
                 break;
+            /* In slices of at most an hour: libuv adds the wait to the current
+             * time, which a far deadline would overflow. The loop re-checks
+             * the deadline after every wake-up or timed-out slice. */
+            uint64_t wait = deadline - now;
+            uv_cond_timedwait(&q->not_full, &q->mu, wait < 3600000000000ull ? wait : 3600000000000ull);
         }
     }
     rv_err_t rc;

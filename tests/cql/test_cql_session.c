@@ -981,6 +981,28 @@ static void test_reconnect_with_backoff(void)
     fx_fini(&f);
 }
 
+/* Reconnection jitter comes from the session's own generator: the
+ * application's rand() sequence is untouched (no hidden global state), and an
+ * unseeded rand() would give every process the same "random" delays. */
+static void test_reconnect_leaves_rand_alone(void)
+{
+    srand(4242);
+    int expect[3] = {rand(), rand(), rand()};
+    fx_t f;
+    fx_init(&f, NULL, NULL, NULL, NULL);
+    REQUIRE(fx_connect(&f));
+    srand(4242);
+    mock_stop_listening(f.m);
+    mock_drop_conns(f.m);
+    run_for(&f.loop, 200);
+    rv_cql_stats_t st;
+    rv_cql_session_stats(f.s, &st);
+    CHECK(st.connection_errors >= 2); /* backoff delays were drawn */
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(rand(), expect[i]);
+    fx_fini(&f);
+}
+
 static void test_heartbeat(void)
 {
     fx_t f;
@@ -1552,7 +1574,8 @@ RV_TEST_MAIN(RV_TEST(test_connect_auth_and_query), RV_TEST(test_wrong_password),
              RV_TEST(test_retry_idempotent_only), RV_TEST(test_retry_after_connection_loss),
              RV_TEST(test_reprepare_on_unprepared), RV_TEST(test_reprepare_gives_up),
              RV_TEST(test_prepare_cache), RV_TEST(test_malformed_frames_close_the_connection),
-             RV_TEST(test_reconnect_with_backoff), RV_TEST(test_heartbeat),
+             RV_TEST(test_reconnect_with_backoff), RV_TEST(test_reconnect_leaves_rand_alone),
+             RV_TEST(test_heartbeat),
              RV_TEST(test_schema_agreement), RV_TEST(test_round_robin_and_next_host),
              RV_TEST(test_token_aware_routing), RV_TEST(test_status_up_event_shortens_backoff),
              RV_TEST(test_close_fails_outstanding), RV_TEST(test_destroy_inside_callback),

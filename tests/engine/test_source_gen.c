@@ -129,5 +129,20 @@ static void test_gen_empty(void)
     psink_free(&s);
 }
 
+/* A NULL generator is a build error reported by rv_graph_run, not a call
+ * through NULL once the graph runs. */
+static void test_gen_null_function(void)
+{
+    tu_t t;
+    tu_init(&t, true, NULL);
+    psink_t s;
+    rv_link(rv_source_gen(t.g, NULL, NULL), psink_new(t.g, &s, true));
+    CHECK_EQ(tu_start(&t), RV_ERR_INVALID);
+    CHECK(strstr(t.r.msg, "source-gen: function is NULL") != NULL);
+    tu_fini(&t);
+    psink_free(&s);
+}
+
 RV_TEST_MAIN(RV_TEST_T(test_gen_values, 10), RV_TEST_T(test_gen_backpressure, 10),
-             RV_TEST_T(test_gen_failure, 10), RV_TEST_T(test_gen_cancel, 10), RV_TEST_T(test_gen_empty, 10))
+             RV_TEST_T(test_gen_failure, 10), RV_TEST_T(test_gen_cancel, 10), RV_TEST_T(test_gen_empty, 10),
+             RV_TEST_T(test_gen_null_function, 10))

@@ -222,6 +222,38 @@ static void test_queue_cancel_wakes_producer(void)
     psink_free(&s);
 }
 
+/* A put with a huge timeout (INT64_MAX ms) waits for room like a blocking one;
+ * it does not overflow into an immediate RV_ERR_TIMEOUT. */
+static void test_queue_put_huge_timeout_waits(void)
+{
+    tu_t t;
+    tu_init(&t, false, "graph.edge.capacity=1", NULL);
+    rv_stage_t *src = rv_source_queue(t.g, 1);
+    psink_t s;
+    rv_link(src, psink_new(t.g, &s, false));
+    rv_queue_t *q = rv_source_queue_get(src);
+    REQUIRE(tu_start(&t) == RV_OK);
+    CHECK_EQ(rv_queue_offer(q, RV_PTR(0), NULL), RV_OK);
+    tu_settle(&t);
+    CHECK_EQ(rv_queue_offer(q, RV_PTR(1), NULL), RV_OK); /* edge and queue full */
+    put_one_t bp = {q, INT64_MAX, 0, RV_OK, 0};
+    uv_thread_t th;
+    uv_thread_create(&th, put_one, &bp);
+    uv_sleep(50);
+    CHECK_EQ(atomic_load(&bp.done), 0); /* still waiting for room */
+    psink_grant(&s, 1);
+    TU_WAIT(&t, atomic_load(&bp.done), 5000);
+    uv_thread_join(&th);
+    CHECK_EQ(bp.rc, RV_OK);
+    rv_queue_close(q);
+    psink_grant(&s, 100);
+    TU_WAIT(&t, t.r.done, 5000);
+    CHECK_EQ(t.r.code, RV_OK);
+    CHECK_EQ(s.n, 3);
+    tu_fini(&t);
+    psink_free(&s);
+}
+
 /* Abort: queued items are freed (LeakSanitizer checks), a blocked producer
  * wakes with RV_ERR_CLOSED, the status is RV_ERR_CANCELLED. */
 static void test_queue_abort_frees_items(void)
@@ -289,4 +321,5 @@ static void test_queue_bad_capacity(void)
 RV_TEST_MAIN(RV_TEST_T(test_queue_producers, 30), RV_TEST_T(test_queue_backpressure_offer_overflow, 10),
              RV_TEST_T(test_queue_blocking_put_and_timeout, 10), RV_TEST_T(test_queue_close, 10),
              RV_TEST_T(test_queue_cancel_wakes_producer, 10), RV_TEST_T(test_queue_abort_frees_items, 10),
-             RV_TEST_T(test_queue_graceful_stop, 10), RV_TEST_T(test_queue_bad_capacity, 10))
+             RV_TEST_T(test_queue_graceful_stop, 10), RV_TEST_T(test_queue_bad_capacity, 10),
+             RV_TEST_T(test_queue_put_huge_timeout_waits, 10))
