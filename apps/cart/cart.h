@@ -71,7 +71,10 @@ typedef struct cart_state {
     bool exists;
     bool deleted;
     rv_uuid_t owner;
-    int64_t version;
+    int64_t version;  /* commands applied (the domain's count; a replay recomputes it) */
+    int64_t revision; /* the store's concurrency token: grows with every write, never
+                         compared as state (compensation may lower `version`, so
+                         conditional writes check this instead) */
     size_t n_items;
     cart_item_t items[CART_MAX_ITEMS]; /* sorted by item id */
     rv_positions_t applied;            /* idempotent mode: last applied offset per partition */

@@ -137,17 +137,3 @@ rv_err_t cart_wire_from_json(const char *line, cart_wire_buf_t *b, rv_error_t **
                             seen_action ? "cartId" : "action");
     return RV_OK;
 }
-
-char *cart_wire_to_json(const cart_wire_cmd_t *w)
-{
-    char *out = malloc(256);
-    if (!out)
-        return NULL;
-    if (w->has_count)
-        snprintf(out, 256, "{\"action\":\"%s\",\"cartId\":\"%s\",\"ownerOrItem\":\"%s\",\"count\":%d}", w->action,
-                 w->cart_id, w->owner_or_item, (int)w->count);
-    else
-        snprintf(out, 256, "{\"action\":\"%s\",\"cartId\":\"%s\",\"ownerOrItem\":\"%s\",\"count\":null}",
-                 w->action, w->cart_id, w->owner_or_item);
-    return out;
-}

@@ -21,7 +21,4 @@ rv_avro_codec_t *cart_codec_new(const rv_avro_opts_t *opts, rv_error_t **errp);
  * column. */
 rv_err_t cart_wire_from_json(const char *line, cart_wire_buf_t *b, rv_error_t **errp);
 
-/* The JSON form of a wire command. Ownership: caller frees. */
-char *cart_wire_to_json(const cart_wire_cmd_t *w);
-
 #endif

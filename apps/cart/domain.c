@@ -241,8 +241,10 @@ static rv_err_t agg_apply(void *state, const void *event, bool correction, void 
         if (!e->snapshot)
             return rv_error_set(errp, RV_ERR_DECODE, false, "CartCorrected event without its state");
         rv_positions_t keep = ((cart_state_t *)state)->applied;
+        int64_t revision = ((cart_state_t *)state)->revision;
         *(cart_state_t *)state = *e->snapshot;
         ((cart_state_t *)state)->applied = keep;
+        ((cart_state_t *)state)->revision = revision;
         return RV_OK;
     }
     cart_cmd_t c;

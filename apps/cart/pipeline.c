@@ -1,6 +1,7 @@
 /* Building the command side's graph (see pipeline.h for the picture). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "codec.h"
 #include "pipeline.h"
@@ -116,17 +117,26 @@ static void validate_on_input(rv_stage_t *st)
         if (rc == RV_OK) {
             job->partition = m->partition;
             job->offset = m->offset;
-            job->ts_ms = m->timestamp_ms;
+            /* A record without a timestamp (only very old producers send
+             * none) is stamped with the time it was read. */
+            if (m->timestamp_ms >= 0) {
+                job->ts_ms = m->timestamp_ms;
+            } else {
+                struct timespec now;
+                clock_gettime(CLOCK_REALTIME, &now);
+                job->ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+            }
             out = rv_env_derive(env, job, free);
         } else {
             free(job);
             out = rv_env_derive(env, err, (rv_free_fn)rv_error_destroy);
         }
-        rv_env_release(env);
         if (!out) {
+            rv_env_release_failed(env, RV_ERR_NOMEM); /* not processed: never acked */
             rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "out of memory"));
             return;
         }
+        rv_env_release(env);
         rv_out_push(st, port, out);
     }
 }
@@ -203,17 +213,11 @@ static void atomic_call(rv_async_t *op, void *in, void *opaque)
 
 /* ------------------------------------ the same calls as Cassandra stages */
 
-typedef struct svc_call {
-    cart_pipeline_t *p;
-    rv_cassandra_cmd_t *cmd;
-} svc_call_t;
-
+/* The outcome of a service command run by a CassandraRetrySink (the store
+ * ends the command's attempt right after). */
 static void svc_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
 {
-    svc_call_t *c = opaque;
-    cart_pipeline_t *p = c->p;
-    rv_cassandra_cmd_t *cmd = c->cmd;
-    free(c);
+    cart_pipeline_t *p = opaque;
     if (!err) {
         if (outcome == CART_APPLIED)
             p->stats.applied++;
@@ -226,7 +230,7 @@ static void svc_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
         if (p->observer)
             p->observer(p, p->observer_opaque);
     }
-    rv_cassandra_cmd_done(cmd, err);
+    rv_error_destroy(err);
 }
 
 /* A CassandraRetrySink command: read the cart, apply, conditional write (and,
@@ -235,14 +239,8 @@ static void svc_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
 static void svc_cmd(rv_cassandra_cmd_t *cmd, rv_env_t *env, void *opaque)
 {
     cart_pipeline_t *p = opaque;
-    svc_call_t *c = malloc(sizeof(*c));
-    if (!c) {
-        rv_cassandra_cmd_done(cmd, rv_error_new(RV_ERR_NOMEM, true, "out of memory"));
-        return;
-    }
-    *c = (svc_call_t){p, cmd};
     cart_store_cassandra_service(p->store, cmd, rv_env_payload(env), p->mode, p->topology == CART_ATOMIC, svc_done,
-                                 c);
+                                 p);
 }
 
 /* CassandraBind: a job becomes its bound event-row INSERT. */

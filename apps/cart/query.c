@@ -95,10 +95,10 @@ static void got_events(void *opaque, rv_error_t *err, cart_row_t *rows, size_t n
     char name[64 + 37];
     char id[37];
     rv_uuid_format(&r->cart_id, id);
-    int len = snprintf(name, sizeof(name), "correction/%s/%lld/%zu", id, (long long)r->table.version, r->rows);
+    int len = snprintf(name, sizeof(name), "correction/%s/%lld/%zu", id, (long long)r->table.revision, r->rows);
     rv_uuid_t cid;
     rv_uuid_v5(&rv_uuid_ns_rivulet, name, (size_t)len, &cid);
-    op->s->ops->correct(op->s, &r->cart_id, r->table.version, &r->expected, &cid, corrected, op);
+    op->s->ops->correct(op->s, &r->cart_id, r->table.revision, &r->expected, &cid, corrected, op);
 }
 
 static void got_cart(void *opaque, rv_error_t *err, const cart_state_t *state)

@@ -69,8 +69,8 @@ typedef struct cart_store_ops {
     /* Events of a cart since since_ms (0: all), in time order. */
     void (*get_events)(cart_store_t *s, const rv_uuid_t *id, int64_t since_ms, cart_rows_fn cb, void *opaque);
     void (*list_carts)(cart_store_t *s, cart_ids_fn cb, void *opaque);
-    /* Compensation: replace the cart's state with `fixed` if its version is
-     * still `seen_version`, and log a CartCorrected row (with event id
+    /* Compensation: replace the cart's state with `fixed` if its revision is
+     * still `seen_version` (the revision the check read), and log a CartCorrected row (with event id
      * `correction_id`) in the same write when the store can (SQLite, the
      * Cassandra ledger layout) or right after. */
     void (*correct)(cart_store_t *s, const rv_uuid_t *id, int64_t seen_version, const cart_state_t *fixed,
@@ -101,7 +101,9 @@ cart_store_t *cart_store_cassandra_open(uv_loop_t *loop, const rv_conf_t *conf, 
  * the event-log INSERT for a CassandraBind stage, the function that binds a
  * job's event row to it, and the service call run as a CassandraRetrySink
  * command (its requests go through the command, so the stage can cancel them
- * and retries it; cb sees the outcome before the command ends). */
+ * and retries it; cb sees the outcome — and owns the error it is given, a
+ * copy — just before the store ends the command's attempt with
+ * rv_cassandra_cmd_done). */
 struct rv_cql_session;
 struct rv_cql_stmt;
 struct rv_cassandra_cmd;

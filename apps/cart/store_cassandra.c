@@ -84,33 +84,35 @@ typedef struct cass_store {
 
 static const char *table_ddl[] = {
     "CREATE TABLE IF NOT EXISTS %s.carts (cart_id uuid PRIMARY KEY, owner uuid, items map<uuid, int>, "
-    "version bigint, deleted boolean, positions text, buckets set<bigint>)",
+    "version bigint, deleted boolean, positions text, buckets set<bigint>, revision bigint)",
     "CREATE TABLE IF NOT EXISTS %s.cart_events (cart_id uuid, bucket bigint, event_time timeuuid, event_id uuid, "
     "type text, arg uuid, count int, kpartition int, koffset bigint, ts_ms bigint, correction boolean, "
     "snapshot text, PRIMARY KEY ((cart_id, bucket), event_time, event_id))",
     "CREATE TABLE IF NOT EXISTS %s.cart_ledger (cart_id uuid, owner uuid static, items map<uuid, int> static, "
-    "version bigint static, deleted boolean static, positions text static, event_time timeuuid, event_id uuid, "
+    "version bigint static, deleted boolean static, positions text static, revision bigint static, "
+    "event_time timeuuid, event_id uuid, "
     "type text, arg uuid, count int, kpartition int, koffset bigint, ts_ms bigint, correction boolean, "
     "snapshot text, PRIMARY KEY (cart_id, event_time, event_id))",
 };
 
 static const char *query_text[NQ] = {
-    [Q_GET] = "SELECT owner, items, version, deleted, positions FROM %s.carts WHERE cart_id = ?",
-    [Q_INSERT] = "INSERT INTO %s.carts (cart_id, owner, items, version, deleted, positions, buckets) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+    [Q_GET] = "SELECT owner, items, version, deleted, positions, revision FROM %s.carts WHERE cart_id = ?",
+    [Q_INSERT] = "INSERT INTO %s.carts (cart_id, owner, items, version, deleted, positions, buckets, revision) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, 1) IF NOT EXISTS",
     [Q_UPDATE] = "UPDATE %s.carts SET owner = ?, items = ?, version = ?, deleted = ?, positions = ?, "
-                 "buckets = buckets + ? WHERE cart_id = ? IF version = ?",
+                 "buckets = buckets + ?, revision = ? WHERE cart_id = ? IF revision = ?",
     [Q_EVENT] = "INSERT INTO %s.cart_events (cart_id, bucket, event_time, event_id, type, arg, count, kpartition, "
                 "koffset, ts_ms, correction, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [Q_BUCKETS] = "SELECT buckets FROM %s.carts WHERE cart_id = ?",
     [Q_EVENTS] = "SELECT event_time, event_id, type, arg, count, kpartition, koffset, ts_ms, correction, snapshot "
                  "FROM %s.cart_events WHERE cart_id = ? AND bucket = ? AND event_time >= minTimeuuid(?)",
     [Q_IDS] = "SELECT DISTINCT cart_id FROM %s.carts",
-    [L_GET] = "SELECT owner, items, version, deleted, positions FROM %s.cart_ledger WHERE cart_id = ? LIMIT 1",
-    [L_INSERT_STATE] = "UPDATE %s.cart_ledger SET owner = ?, items = ?, version = ?, deleted = ?, positions = ? "
-                       "WHERE cart_id = ? IF version = null",
-    [L_UPDATE_STATE] = "UPDATE %s.cart_ledger SET owner = ?, items = ?, version = ?, deleted = ?, positions = ? "
-                       "WHERE cart_id = ? IF version = ?",
+    [L_GET] = "SELECT owner, items, version, deleted, positions, revision FROM %s.cart_ledger WHERE cart_id = ? "
+              "LIMIT 1",
+    [L_INSERT_STATE] = "UPDATE %s.cart_ledger SET owner = ?, items = ?, version = ?, deleted = ?, positions = ?, "
+                       "revision = 1 WHERE cart_id = ? IF revision = null",
+    [L_UPDATE_STATE] = "UPDATE %s.cart_ledger SET owner = ?, items = ?, version = ?, deleted = ?, positions = ?, "
+                       "revision = ? WHERE cart_id = ? IF revision = ?",
     [L_EVENT] = "INSERT INTO %s.cart_ledger (cart_id, event_time, event_id, type, arg, count, kpartition, koffset, "
                 "ts_ms, correction, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [L_EVENTS] = "SELECT event_time, event_id, type, arg, count, kpartition, koffset, ts_ms, correction, snapshot "
@@ -157,7 +159,7 @@ static void bind_state(rv_cql_stmt_t *st, size_t i, const cart_state_t *s)
 static rv_error_t *read_state(const rv_cql_result_t *res, size_t row, size_t c, cart_state_t *s)
 {
     cart_state_init(s);
-    if (rv_cql_result_row_count(res) <= row || rv_cql_result_is_null(res, row, c + 2))
+    if (rv_cql_result_row_count(res) <= row || rv_cql_result_is_null(res, row, c + 5))
         return NULL; /* no cart (or, in the ledger, a partition without state) */
     s->exists = true;
     rv_cql_result_get_uuid(res, row, c, s->owner.b);
@@ -192,6 +194,7 @@ static rv_error_t *read_state(const rv_cql_result_t *res, size_t row, size_t c, 
     rv_error_t *err = NULL;
     rv_positions_parse(pos ? pos : "", &s->applied, &err);
     free(pos);
+    rv_cql_result_get_bigint(res, row, c + 5, &s->revision);
     return err;
 }
 
@@ -289,7 +292,14 @@ static void bind_bucket_set(rv_cql_stmt_t *st, size_t i, int64_t bucket)
 
 typedef enum { OP_APPLY, OP_LOG, OP_APPLY_LOG, OP_CORRECT } op_kind_t;
 
-typedef struct op {
+typedef struct op op_t;
+typedef void (*op_step_fn)(op_t *op, rv_cql_result_t *res, const rv_error_t *err);
+
+/* Memory: an op is freed when it finishes, except one run inside a retry sink's
+ * command: that one is the command's data, freed by the stage when the
+ * element leaves it (also when the stage cancels the request: no callback
+ * comes then, so nothing else could free it). */
+struct op {
     cass_store_t *s;
     op_kind_t kind;
     cart_job_t job;
@@ -299,67 +309,59 @@ typedef struct op {
     rv_cassandra_cmd_t *cmd; /* NULL: requests go to the session directly */
     cart_state_t state;
     cart_state_t fixed; /* OP_CORRECT */
-    int64_t seen_version;
+    int64_t seen_revision;
     rv_uuid_t correction_id;
     rv_uuid_t correction_time; /* one time for the correction's bucket and row */
     cart_outcome_t outcome;
     bool existed;
     int step;
-} op_t;
+    op_step_fn next; /* what the outstanding request's answer goes to */
+};
 
 static void op_finish(op_t *op, rv_error_t *err)
 {
     cart_done_fn cb = op->cb;
     void *opaque = op->opaque;
     cart_outcome_t outcome = op->outcome;
+    if (op->cmd) {
+        /* The stage owns op (its command data) and ends the attempt. */
+        rv_cassandra_cmd_t *cmd = op->cmd;
+        cb(opaque, err ? rv_error_copy(err) : NULL, outcome);
+        rv_cassandra_cmd_done(cmd, err);
+        return;
+    }
     free(op);
     cb(opaque, err, outcome);
 }
 
-typedef void (*op_step_fn)(op_t *op, rv_cql_result_t *res, const rv_error_t *err);
-
-typedef struct step_call {
-    op_t *op;
-    op_step_fn fn;
-} step_call_t;
-
 static void session_step(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
 {
-    step_call_t c = *(step_call_t *)opaque;
-    free(opaque);
-    c.fn(c.op, res, err);
+    op_t *op = opaque;
+    op->next(op, res, err);
 }
 
 static void cmd_step(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
 {
-    step_call_t c = *(step_call_t *)opaque;
-    free(opaque);
-    c.fn(c.op, res, err);
+    op_t *op = opaque;
+    op->next(op, res, err);
 }
 
 /* Sends a statement or a batch; the op ends here when it cannot start. */
 static void exec_step(op_t *op, rv_cql_stmt_t *st, rv_cql_batch_t *b, bool idempotent, op_step_fn fn)
 {
-    step_call_t *c = malloc(sizeof(*c));
     rv_error_t *err = NULL;
-    bool started = false;
-    if (!c) {
-        err = rv_error_new(RV_ERR_NOMEM, true, "out of memory");
-    } else {
-        *c = (step_call_t){op, fn};
-        if (b)
-            rv_cql_batch_set_idempotent(b, idempotent);
-        else
-            rv_cql_stmt_set_idempotent(st, idempotent);
-        if (op->cmd)
-            started = (b ? rv_cassandra_cmd_execute_batch(op->cmd, b, cmd_step, c, &err)
-                         : rv_cassandra_cmd_execute(op->cmd, st, cmd_step, c, &err)) == RV_OK;
-        else
-            started = (b ? rv_cql_execute_batch(op->s->session, b, session_step, c, &err)
-                         : rv_cql_execute(op->s->session, st, session_step, c, &err)) != NULL;
-        if (!started)
-            free(c);
-    }
+    bool started;
+    op->next = fn;
+    if (b)
+        rv_cql_batch_set_idempotent(b, idempotent);
+    else
+        rv_cql_stmt_set_idempotent(st, idempotent);
+    if (op->cmd)
+        started = (b ? rv_cassandra_cmd_execute_batch(op->cmd, b, cmd_step, op, &err)
+                     : rv_cassandra_cmd_execute(op->cmd, st, cmd_step, op, &err)) == RV_OK;
+    else
+        started = (b ? rv_cql_execute_batch(op->s->session, b, session_step, op, &err)
+                     : rv_cql_execute(op->s->session, st, session_step, op, &err)) != NULL;
     rv_cql_stmt_destroy(st);
     rv_cql_batch_destroy(b);
     if (!started)
@@ -384,18 +386,23 @@ static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
         command_row(s, &op->job, op->mode, &bucket, &t);
     }
     rv_cql_stmt_t *q;
-    if (s->ledger) {
-        q = rv_cql_stmt_new_prepared(s->q[op->existed ? L_UPDATE_STATE : L_INSERT_STATE]);
+    if (s->ledger && op->existed) {
+        q = rv_cql_stmt_new_prepared(s->q[L_UPDATE_STATE]);
+        bind_state(q, 0, st);
+        rv_cql_bind_bigint(q, 5, op->seen_revision + 1);
+        rv_cql_bind_uuid(q, 6, id->b);
+        rv_cql_bind_bigint(q, 7, op->seen_revision);
+    } else if (s->ledger) {
+        q = rv_cql_stmt_new_prepared(s->q[L_INSERT_STATE]);
         bind_state(q, 0, st);
         rv_cql_bind_uuid(q, 5, id->b);
-        if (op->existed)
-            rv_cql_bind_bigint(q, 6, op->seen_version);
     } else if (op->existed) {
         q = rv_cql_stmt_new_prepared(s->q[Q_UPDATE]);
         bind_state(q, 0, st);
         bind_bucket_set(q, 5, bucket);
-        rv_cql_bind_uuid(q, 6, id->b);
-        rv_cql_bind_bigint(q, 7, op->seen_version);
+        rv_cql_bind_bigint(q, 6, op->seen_revision + 1);
+        rv_cql_bind_uuid(q, 7, id->b);
+        rv_cql_bind_bigint(q, 8, op->seen_revision);
     } else {
         q = rv_cql_stmt_new_prepared(s->q[Q_INSERT]);
         rv_cql_bind_uuid(q, 0, id->b);
@@ -473,11 +480,11 @@ static void after_read(op_t *op, rv_cql_result_t *res, const rv_error_t *err)
         return;
     }
     op->existed = read.exists;
-    op->seen_version = read.version;
+    op->seen_revision = read.revision;
     if (op->kind == OP_CORRECT) {
         /* The command side owns positions: keep them. */
         op->fixed.applied = read.applied;
-        if (read.version != op->state.version) {
+        if (read.revision != op->state.revision) {
             op_finish(op, rv_error_new(RV_ERR_NOT_APPLIED, true, "cart changed since it was checked"));
             return;
         }
@@ -608,7 +615,7 @@ static void c_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_vers
         return;
     op->job.cmd.cart_id = *id;
     op->fixed = *fixed;
-    op->state.version = seen_version; /* what the check saw */
+    op->state.revision = seen_version; /* the revision the check read */
     op->correction_id = *correction_id;
     read_cart(op, id);
 }
@@ -629,10 +636,14 @@ void cart_store_cassandra_service(cart_store_t *base, rv_cassandra_cmd_t *cmd, c
                                   cart_mode_t mode, bool and_log, cart_done_fn cb, void *opaque)
 {
     cass_store_t *s = (cass_store_t *)base;
-    op_t *op = op_new(s, and_log ? OP_APPLY_LOG : OP_APPLY, job, mode, cb, opaque);
-    if (!op)
+    op_t *op = calloc(1, sizeof(*op));
+    if (!op) {
+        rv_cassandra_cmd_done(cmd, rv_error_new(RV_ERR_NOMEM, true, "out of memory"));
         return;
-    op->cmd = cmd;
+    }
+    *op = (op_t){.s = s, .kind = and_log ? OP_APPLY_LOG : OP_APPLY, .job = *job, .mode = mode, .cb = cb,
+                 .opaque = opaque, .cmd = cmd};
+    rv_cassandra_cmd_set_data(cmd, op, free); /* a previous attempt's op goes now */
     if (and_log != s->ledger) {
         op_finish(op, rv_error_new(RV_ERR_STATE, false, "cassandra: %s does not match the %s layout",
                                    and_log ? "apply_and_log" : "apply", s->ledger ? "ledger" : "split"));

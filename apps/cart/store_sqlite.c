@@ -1,13 +1,13 @@
 /* The SQLite store: the embedded default. One file, two tables, and every
  * write in a transaction, so apply_and_log is atomic and the service's
- * version check is a plain `UPDATE ... WHERE version = ?`.
+ * optimistic check is a plain `UPDATE ... WHERE revision = ?`.
  *
  * SQLite calls block, and they run on the loop thread: that is the trade of an
  * embedded store (a local file in WAL mode answers in microseconds); the
  * Cassandra store is the one for real deployments.
  *
  * Layout:
- *   carts(cart_id PRIMARY KEY, owner, items, version, deleted, positions)
+ *   carts(cart_id PRIMARY KEY, owner, items, version, deleted, positions, revision)
  *   cart_events(cart_id, time_ticks, time_uuid, event_id, type, arg, count,
  *               partition, offset, ts_ms, correction, snapshot)
  *     PRIMARY KEY (cart_id, time_ticks, time_uuid, event_id): a cart's events
@@ -45,7 +45,7 @@ static const char *schema =
     "PRAGMA synchronous=NORMAL;"
     "CREATE TABLE IF NOT EXISTS carts ("
     "  cart_id TEXT PRIMARY KEY, owner TEXT NOT NULL, items TEXT NOT NULL, version INTEGER NOT NULL,"
-    "  deleted INTEGER NOT NULL, positions TEXT NOT NULL);"
+    "  deleted INTEGER NOT NULL, positions TEXT NOT NULL, revision INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS cart_events ("
     "  cart_id TEXT NOT NULL, time_ticks INTEGER NOT NULL, time_uuid TEXT NOT NULL, event_id TEXT NOT NULL,"
     "  type TEXT NOT NULL, arg TEXT NOT NULL, count INTEGER NOT NULL, partition INTEGER NOT NULL,"
@@ -104,12 +104,14 @@ static rv_error_t *load(sqlite_store_t *s, const rv_uuid_t *id, cart_state_t *st
     st->deleted = sqlite3_column_int(s->get, 3) != 0;
     if (rv_positions_parse((const char *)sqlite3_column_text(s->get, 4), &st->applied, &err) != RV_OK)
         return err;
+    st->revision = sqlite3_column_int64(s->get, 5);
     return NULL;
 }
 
-/* Writes a cart if its version is still seen_version (-1: it must not exist). */
+/* Writes a cart if its revision is still seen_revision (when it existed), with
+ * the next revision. */
 static rv_error_t *save(sqlite_store_t *s, const rv_uuid_t *id, const cart_state_t *st, bool existed,
-                        int64_t seen_version)
+                        int64_t seen_revision)
 {
     char items[CART_MAX_ITEMS * 50 + 1], pos[RV_POSITIONS_MAX * 32 + 1];
     cart_items_format(st, items, sizeof(items));
@@ -122,13 +124,14 @@ static rv_error_t *save(sqlite_store_t *s, const rv_uuid_t *id, const cart_state
     sqlite3_bind_int64(q, 4, st->version);
     sqlite3_bind_int(q, 5, st->deleted);
     sqlite3_bind_text(q, 6, pos, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 8, existed ? seen_revision + 1 : 1);
     if (existed)
-        sqlite3_bind_int64(q, 7, seen_version);
+        sqlite3_bind_int64(q, 7, seen_revision);
     if (sqlite3_step(q) != SQLITE_DONE)
         return db_error(s, "write cart");
     if (sqlite3_changes(s->db) != 1)
-        return rv_error_new(RV_ERR_NOT_APPLIED, true, "cart changed concurrently (version %" PRId64 ")",
-                            seen_version);
+        return rv_error_new(RV_ERR_NOT_APPLIED, true, "cart changed concurrently (revision %" PRId64 ")",
+                            seen_revision);
     return NULL;
 }
 
@@ -214,7 +217,7 @@ static rv_error_t *do_apply(sqlite_store_t *s, const cart_job_t *job, cart_mode_
         return err;
     }
     bool existed = st->exists;
-    int64_t seen = st->version;
+    int64_t seen = st->revision;
     if (mode == CART_MODE_IDEMPOTENT && job->partition >= 0 &&
         rv_positions_seen(&st->applied, job->partition, job->offset)) {
         *outcome = CART_SKIPPED;
@@ -386,7 +389,7 @@ static void s_list_carts(cart_store_t *base, cart_ids_fn cb, void *opaque)
     free(ids);
 }
 
-static void s_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_version, const cart_state_t *fixed,
+static void s_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_revision, const cart_state_t *fixed,
                       const rv_uuid_t *correction_id, cart_done_fn cb, void *opaque)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
@@ -397,10 +400,10 @@ static void s_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_vers
         if (!err) {
             cart_state_t copy = *fixed;
             copy.applied = cur->applied; /* positions belong to the command side */
-            if (cur->version != seen_version)
+            if (cur->revision != seen_revision)
                 err = rv_error_new(RV_ERR_NOT_APPLIED, true, "cart changed since it was checked");
             else if (copy.exists)
-                err = save(s, id, &copy, cur->exists, seen_version);
+                err = save(s, id, &copy, cur->exists, seen_revision);
             if (!err) {
                 cart_event_t ev = {.type = EV_CART_CORRECTED, .cart_id = *id, .event_id = *correction_id,
                                    .partition = -1, .offset = -1, .ts_ms = (int64_t)wall_ms()};
@@ -469,11 +472,11 @@ cart_store_t *cart_store_sqlite_open(uv_loop_t *loop, const char *path, rv_error
         sqlite3_stmt **st;
         const char *sql;
     } stmts[] = {
-        {&s->get, "SELECT owner, items, version, deleted, positions FROM carts WHERE cart_id = ?1"},
-        {&s->insert_cart, "INSERT INTO carts (cart_id, owner, items, version, deleted, positions) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
-        {&s->update_cart, "UPDATE carts SET owner = ?2, items = ?3, version = ?4, deleted = ?5, positions = ?6 "
-                          "WHERE cart_id = ?1 AND version = ?7"},
+        {&s->get, "SELECT owner, items, version, deleted, positions, revision FROM carts WHERE cart_id = ?1"},
+        {&s->insert_cart, "INSERT INTO carts (cart_id, owner, items, version, deleted, positions, revision) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8)"},
+        {&s->update_cart, "UPDATE carts SET owner = ?2, items = ?3, version = ?4, deleted = ?5, positions = ?6, "
+                          "revision = ?8 WHERE cart_id = ?1 AND revision = ?7"},
         {&s->insert_event, "INSERT OR REPLACE INTO cart_events (cart_id, time_ticks, time_uuid, event_id, type, "
                            "arg, count, partition, offset, ts_ms, correction, snapshot) "
                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},

@@ -154,9 +154,20 @@ static void test_duplicates_then_compensation(void)
     CHECK_EQ(r->expected.version, 9);
     cart_report_free(r);
 
+    int64_t revision_before = r ? 0 : 0;
+    r = report(s, 1, false);
+    REQUIRE(r);
+    revision_before = r->table.revision;
+    cart_report_free(r);
     r = report(s, 1, true);
     REQUIRE(r);
     CHECK(r->corrected);
+    cart_report_free(r);
+    r = report(s, 1, false);
+    REQUIRE(r);
+    /* The version goes back to the commands' count; the revision, which the
+     * conditional writes check, only grows. */
+    CHECK(r->table.revision > revision_before);
     cart_report_free(r);
 
     r = report(s, 1, false);
