@@ -15,9 +15,11 @@
  *   on_room    some output port gained room. Sources emit here. Defaults to
  *              on_input.
  *   on_finish  an input's upstream completed (err NULL; called only after every
- *              element buffered on that edge was taken) or failed (err set; the
- *              buffered elements were dropped). Default: fail with err, or
- *              complete once every input finished.
+ *              element buffered on that edge was taken) or failed (err set;
+ *              called in the same run after on_input was offered the elements
+ *              buffered before the failure; those not taken are released as
+ *              failed). Default: fail with err, or complete once every input
+ *              finished.
  *   on_cancel  an output's downstream cancelled. Default: once every output is
  *              cancelled, cancel the inputs and finish.
  *   on_drain   rv_graph_stop() asked sources to finish gracefully. Default: finish.

@@ -6,16 +6,13 @@
 
 #include "rivulet/cqrs.h"
 
+static int time_cmp(const rv_uuid_t *a, const rv_uuid_t *b);
+
 static int by_id_then_time(const void *a, const void *b)
 {
     const rv_logged_event_t *x = a, *y = b;
     int c = rv_uuid_compare(&x->event_id, &y->event_id);
-    if (c)
-        return c;
-    uint64_t tx = rv_timeuuid_unix_ms(&x->time), ty = rv_timeuuid_unix_ms(&y->time);
-    if (tx != ty)
-        return tx < ty ? -1 : 1;
-    return rv_uuid_compare(&x->time, &y->time);
+    return c ? c : time_cmp(&x->time, &y->time);
 }
 
 /* Time order of timeuuids: by their timestamp, then by their bytes. */

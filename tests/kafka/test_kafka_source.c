@@ -574,8 +574,7 @@ static void rebalance_two_consumers(const char *strategy)
     uv_loop_init(&loop);
     rv_conf_t *conf = base_conf(group);
     kt_set(conf, "kafka.source.commit.batch", "100");
-    if (strategy)
-        kt_set(conf, "kafka.partition.assignment.strategy", strategy);
+    if (strategy) kt_set(conf, "kafka.partition.assignment.strategy", strategy);
     check_t *all = check_new(topic);
     member_t ma = {all, 0}, mb = {all, 0};
     rv_graph_t *ga = rv_graph_new(&loop, NULL, NULL);
@@ -634,8 +633,7 @@ static void rebalance_two_consumers(const char *strategy)
      * the cooperative protocol that is whatever a moved partition did while
      * the mock held the group in its join phase. Nothing may be missing. */
     printf("  duplicates: %d (uncommitted at the rebalance)\n", all->dups);
-    if (!strategy)
-        CHECK(all->dups <= 4 * (100 + 32 + 32));
+    if (!strategy) CHECK(all->dups <= 4 * (100 + 32 + 32));
     CHECK(s1.revoked >= 1);
     CHECK(ma.mine > 0 && mb.mine > 0);
     total = 0;

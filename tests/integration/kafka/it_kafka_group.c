@@ -109,8 +109,7 @@ static void share_and_rebalance(const char *strategy)
     kt_set(conf, "kafka.heartbeat.interval.ms", "500");
     kt_set(conf, "kafka.session.timeout.ms", "10000");
     kt_set(conf, "kafka.source.commit.batch", "200");
-    if (strategy)
-        kt_set(conf, "kafka.partition.assignment.strategy", strategy);
+    if (strategy) kt_set(conf, "kafka.partition.assignment.strategy", strategy);
     all_t all = {.n = n, .seen = calloc((size_t)n, 1)};
     consumer_t cs[3];
     memset(cs, 0, sizeof(cs));
@@ -162,8 +161,7 @@ static void share_and_rebalance(const char *strategy)
          * commit are redelivered. Without a loss nothing comes twice. */
         printf("  cooperative: %" PRIu64 " partitions lost, %d records redelivered\n", lost,
                all.dups);
-        if (lost == 0)
-            CHECK_EQ(all.dups, 0);
+        if (lost == 0) CHECK_EQ(all.dups, 0);
     }
     /* someone gave partitions to the newcomer (eager: everyone did) */
     CHECK(stats_of(&cs[0]).revoked + stats_of(&cs[1]).revoked > 0);
