@@ -101,7 +101,7 @@ static double run_engine(int64_t n, const char *cap, int64_t *s1, int64_t *s2)
 int main(int argc, char **argv)
 {
     int64_t n = argc > 1 ? atoll(argv[1]) : 10000000;
-    const char *cap = argc > 2 ? argv[2] : "64";
+    const char *cap = argc > 2 ? argv[2] : "128";
     int repeats = argc > 3 ? atoi(argv[3]) : 3;
     for (int k = 0; k < MAPS; k++)
         map_fns[k] = step;

@@ -23,10 +23,10 @@ static void on_input(rv_stage_t *st)
     }
     /* Batches: take what every open branch has room for, add one reference
      * per extra branch, and hand each branch the same batch. */
-    rv_env_t *batch[64];
+    rv_env_t *batch[128];
     for (;;) {
         size_t room = rv_out_room_all(st);
-        size_t n = rv_in_take(st, 0, batch, room < 64 ? room : 64);
+        size_t n = rv_in_take(st, 0, batch, room < 128 ? room : 128);
         if (n == 0)
             return;
         for (size_t j = 0; j < n; j++)

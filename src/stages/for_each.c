@@ -15,11 +15,11 @@ typedef struct {
 static void on_input(rv_stage_t *st)
 {
     each_t *e = rv_stage_state(st);
-    rv_env_t *batch[64];
+    rv_env_t *batch[128];
     size_t n = 0, i = 0;
     while (!rv_stage_finished(st)) {
         if (i == n) {
-            n = rv_in_take(st, 0, batch, 64);
+            n = rv_in_take(st, 0, batch, 128);
             i = 0;
             if (n == 0)
                 return;

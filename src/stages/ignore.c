@@ -4,9 +4,9 @@
 
 static void on_input(rv_stage_t *st)
 {
-    rv_env_t *batch[64];
+    rv_env_t *batch[128];
     size_t n;
-    while ((n = rv_in_take(st, 0, batch, 64)) > 0)
+    while ((n = rv_in_take(st, 0, batch, 128)) > 0)
         for (size_t i = 0; i < n; i++)
             rv__env_release(batch[i]);
 }

@@ -7,7 +7,7 @@
 #include "rivulet/stages.h"
 #include "stages/supervise.h"
 
-#define MAP_BATCH 64
+#define MAP_BATCH 128
 
 typedef struct {
     rv_map_fn fn;

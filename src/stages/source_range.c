@@ -13,10 +13,10 @@ static void on_room(rv_stage_t *st)
     source_range_t *s = rv_stage_state(st);
     rv_graph_t *g = rv_stage_graph(st);
     size_t room = rv_out_room(st, 0);
-    rv_env_t *batch[64];
+    rv_env_t *batch[128];
     while (room > 0 && s->left != 0) {
         size_t k = 0;
-        while (k < room && k < 64 && s->left != 0) {
+        while (k < room && k < 128 && s->left != 0) {
             rv_env_t *env = rv_env_new(g, RV_PTR(s->next), NULL);
             if (!env) {
                 rv_out_give(st, 0, batch, k);
