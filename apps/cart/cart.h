@@ -140,6 +140,11 @@ extern const rv_aggregate_ops_t cart_aggregate_ops;
 size_t cart_items_format(const cart_state_t *s, char *out, size_t cap);
 rv_err_t cart_items_parse(const char *text, cart_state_t *s, rv_error_t **errp);
 
+/* The state as one line ("exists|deleted|owner|version|items") for a
+ * CartCorrected row, and back. Ownership: the caller frees the text. */
+char *cart_snapshot_format(const cart_state_t *st);
+rv_err_t cart_snapshot_parse(const char *text, cart_state_t *st);
+
 /* One line of JSON describing the cart. Ownership: caller frees. */
 char *cart_state_json(const rv_uuid_t *cart_id, const cart_state_t *s);
 

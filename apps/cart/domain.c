@@ -325,3 +325,34 @@ char *cart_state_json(const rv_uuid_t *cart_id, const cart_state_t *s)
     snprintf(out + len, cap - len, "}}");
     return out;
 }
+
+/* A cart's whole state as one line, for the CartCorrected row's snapshot:
+ * "exists|deleted|owner|version|items". */
+char *cart_snapshot_format(const cart_state_t *st)
+{
+    size_t cap = CART_MAX_ITEMS * 50 + 128;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    char owner[37];
+    rv_uuid_format(&st->owner, owner);
+    int n = snprintf(out, cap, "%d|%d|%s|%lld|", st->exists, st->deleted, owner, (long long)st->version);
+    cart_items_format(st, out + n, cap - (size_t)n);
+    return out;
+}
+
+rv_err_t cart_snapshot_parse(const char *text, cart_state_t *st)
+{
+    cart_state_init(st);
+    int exists, deleted, off = 0;
+    char owner[37];
+    long long version;
+    if (!text || sscanf(text, "%d|%d|%36[^|]|%lld|%n", &exists, &deleted, owner, &version, &off) != 4)
+        return RV_ERR_DECODE;
+    st->exists = exists;
+    st->deleted = deleted;
+    st->version = version;
+    if (rv_uuid_parse(owner, strlen(owner), &st->owner, NULL) != RV_OK)
+        return RV_ERR_DECODE;
+    return cart_items_parse(text + off, st, NULL);
+}

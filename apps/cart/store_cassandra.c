@@ -198,34 +198,6 @@ static rv_error_t *read_state(const rv_cql_result_t *res, size_t row, size_t c, 
     return err;
 }
 
-static char *snapshot_text(const cart_state_t *st)
-{
-    size_t cap = CART_MAX_ITEMS * 50 + 128;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    char owner[37];
-    rv_uuid_format(&st->owner, owner);
-    int n = snprintf(out, cap, "%d|%d|%s|%" PRId64 "|", st->exists, st->deleted, owner, st->version);
-    cart_items_format(st, out + n, cap - (size_t)n);
-    return out;
-}
-
-static rv_err_t snapshot_parse(const char *text, cart_state_t *st)
-{
-    cart_state_init(st);
-    int exists, deleted, off = 0;
-    char owner[37];
-    long long version;
-    if (!text || sscanf(text, "%d|%d|%36[^|]|%lld|%n", &exists, &deleted, owner, &version, &off) != 4)
-        return RV_ERR_DECODE;
-    st->exists = exists;
-    st->deleted = deleted;
-    st->version = version;
-    if (rv_uuid_parse(owner, strlen(owner), &st->owner, NULL) != RV_OK)
-        return RV_ERR_DECODE;
-    return cart_items_parse(text + off, st, NULL);
-}
 
 /* Where a command's event row goes: its time bucket and its row time, both
  * from the command record's timestamp, so the service (which records the
@@ -266,7 +238,7 @@ static void bind_event(rv_cql_stmt_t *st, size_t first, const cart_event_t *ev, 
     rv_cql_bind_bigint(st, first + 6, ev->offset);
     rv_cql_bind_bigint(st, first + 7, ev->ts_ms);
     rv_cql_bind_bool(st, first + 8, snapshot != NULL);
-    char *snap = snapshot ? snapshot_text(snapshot) : NULL;
+    char *snap = snapshot ? cart_snapshot_format(snapshot) : NULL;
     if (snap)
         rv_cql_bind_text(st, first + 9, snap);
     else
@@ -781,7 +753,7 @@ static rv_error_t *take_rows(read_op_t *r, const rv_cql_result_t *res)
         if (corr) {
             char *snap = rv_cql_result_get_text_dup(res, i, 9);
             row->snapshot = malloc(sizeof(cart_state_t));
-            rv_err_t rc = row->snapshot ? snapshot_parse(snap, row->snapshot) : RV_ERR_NOMEM;
+            rv_err_t rc = row->snapshot ? cart_snapshot_parse(snap, row->snapshot) : RV_ERR_NOMEM;
             free(snap);
             if (rc != RV_OK)
                 return rv_error_new(RV_ERR_DECODE, false, "event log: bad correction snapshot");

@@ -135,34 +135,6 @@ static rv_error_t *save(sqlite_store_t *s, const rv_uuid_t *id, const cart_state
     return NULL;
 }
 
-static char *snapshot_text(const cart_state_t *st)
-{
-    size_t cap = CART_MAX_ITEMS * 50 + 128;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    char owner[37];
-    rv_uuid_format(&st->owner, owner);
-    int n = snprintf(out, cap, "%d|%d|%s|%" PRId64 "|", st->exists, st->deleted, owner, st->version);
-    cart_items_format(st, out + n, cap - (size_t)n);
-    return out;
-}
-
-static rv_err_t snapshot_parse(const char *text, cart_state_t *st)
-{
-    cart_state_init(st);
-    int exists, deleted, off = 0;
-    char owner[37];
-    long long version;
-    if (!text || sscanf(text, "%d|%d|%36[^|]|%lld|%n", &exists, &deleted, owner, &version, &off) != 4)
-        return RV_ERR_DECODE;
-    st->exists = exists;
-    st->deleted = deleted;
-    st->version = version;
-    if (rv_uuid_parse(owner, strlen(owner), &st->owner, NULL) != RV_OK)
-        return RV_ERR_DECODE;
-    return cart_items_parse(text + off, st, NULL);
-}
 
 static rv_error_t *insert_event(sqlite_store_t *s, const cart_event_t *ev, const rv_uuid_t *time,
                                 const cart_state_t *snapshot)
@@ -186,7 +158,7 @@ static rv_error_t *insert_event(sqlite_store_t *s, const cart_event_t *ev, const
     sqlite3_bind_int64(q, 9, ev->offset);
     sqlite3_bind_int64(q, 10, ev->ts_ms);
     sqlite3_bind_int(q, 11, snapshot != NULL);
-    char *snap = snapshot ? snapshot_text(snapshot) : NULL;
+    char *snap = snapshot ? cart_snapshot_format(snapshot) : NULL;
     if (snap)
         sqlite3_bind_text(q, 12, snap, -1, free);
     else
@@ -346,7 +318,7 @@ static void s_get_events(cart_store_t *base, const rv_uuid_t *id, int64_t since_
         r->correction = sqlite3_column_int(q, 8) != 0;
         if (r->correction) {
             r->snapshot = malloc(sizeof(cart_state_t));
-            if (!r->snapshot || snapshot_parse((const char *)sqlite3_column_text(q, 9), r->snapshot) != RV_OK) {
+            if (!r->snapshot || cart_snapshot_parse((const char *)sqlite3_column_text(q, 9), r->snapshot) != RV_OK) {
                 free(r->snapshot);
                 err = rv_error_new(RV_ERR_DECODE, false, "event log: bad correction snapshot");
                 break;
