@@ -68,6 +68,76 @@ static void usage(FILE *out)
                  "            3 a check found a difference (rebuild, demo verdict)\n");
 }
 
+/* What each subcommand does and which configuration tables it reads: its
+ * --help prints this and those tables' keys (from the same tables that check
+ * the configuration and make CONFIGURATION.md). */
+typedef struct subcommand {
+    const char *name, *synopsis, *what;
+    bool kafka, cql, avro, graph;
+} subcommand_t;
+
+static const subcommand_t subcommands[] = {
+    {"demo", "rivulet-cart demo [--carts N] [--commands N]",
+     "The whole story on the embedded default (mock Kafka + SQLite): publish sample commands and\n"
+     "poison records, run the pipeline with a SIGKILL and a restart, find the duplicates,\n"
+     "compensate, rebuild every cart from its log, compare with an exactly-once reference model.\n"
+     "Exit 0 when the verdict is OK, 3 when not.",
+     false, false, false, false},
+    {"run", "rivulet-cart run [-c FILE] [-o KEY=VALUE]... [--idle-exit MS] [--crash-after N]",
+     "The command side: Kafka -> Avro -> validate -> service + event log, per cart.topology and\n"
+     "cart.mode. Prints a progress line (in place on a terminal). SIGINT/SIGTERM drain, commit and\n"
+     "exit 0; a second signal aborts. --idle-exit stops after MS without new records;\n"
+     "--crash-after kills the process with SIGKILL after N commands (tests).",
+     true, true, true, true},
+    {"publish", "rivulet-cart publish [--file F] [-o KEY=VALUE]...",
+     "Reads JSON lines ({\"action\":..,\"cartId\":..,\"ownerOrItem\":..,\"count\":..}) from F or stdin\n"
+     "and publishes each as an Avro ShoppingCartCmd to cart.topic, keyed by cart id. A bad line is\n"
+     "reported with its number and skipped; the exit code is then 2.",
+     true, false, true, true},
+    {"query", "rivulet-cart query cart ID | events ID [--since T] | duplicates [ID]",
+     "The query side: a cart's state (exit 3 when it does not exist), its events since T (Unix ms or\n"
+     "YYYY-MM-DDTHH:MM:SSZ, by command time), or the events logged more than once.",
+     false, true, false, false},
+    {"compensate", "rivulet-cart compensate [ID]",
+     "Restores every cart (or one) to the state its commands give applied exactly once, and logs a\n"
+     "CartCorrected row; running it again changes nothing.",
+     false, true, false, false},
+    {"rebuild", "rivulet-cart rebuild [ID]",
+     "Folds each cart's event log and compares it with the cart table and with the commands\n"
+     "applied exactly once; exit 3 on any difference.",
+     false, true, false, false},
+};
+
+static const subcommand_t *find_subcommand(const char *name)
+{
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+        if (strcmp(subcommands[i].name, name) == 0)
+            return &subcommands[i];
+    return NULL;
+}
+
+static void help_subcommand(FILE *out, const subcommand_t *c)
+{
+    fprintf(out, "usage: %s\n\n%s\n\nconfiguration keys (-o KEY=VALUE, or KEY = VALUE lines in -c FILE):\n\n",
+            c->synopsis, c->what);
+    rv_conf_print_help(out, &cart_conf_table);
+    fprintf(out, "\n");
+    if (c->kafka) {
+        rv_conf_print_help(out, rv_kafka_conf());
+        fprintf(out, "\n");
+    }
+    if (c->cql) {
+        rv_conf_print_help(out, &rv_cql_conf_table);
+        fprintf(out, "\n");
+    }
+    if (c->avro) {
+        rv_conf_print_help(out, rv_avro_conf());
+        fprintf(out, "\n");
+    }
+    if (c->graph)
+        rv_conf_print_help(out, rv_graph_conf());
+}
+
 static void help_config(FILE *out)
 {
     const rv_conf_table_t *tables[] = {&cart_conf_table, rv_kafka_conf(), &rv_cql_conf_table, rv_avro_conf(),
@@ -76,6 +146,20 @@ static void help_config(FILE *out)
         rv_conf_print_help(out, tables[i]);
         fprintf(out, "\n");
     }
+}
+
+/* The options that take a value. */
+static bool known_flag(const char *arg)
+{
+    static const char *const flags[] = {"-c", "-o", "--idle-exit", "--crash-after", "--carts", "--commands",
+                                        "--since", "--file"};
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+        if (strcmp(arg, flags[i]) == 0)
+            return true;
+    for (size_t i = 0; i < sizeof(shortcuts) / sizeof(shortcuts[0]); i++)
+        if (strcmp(arg, shortcuts[i].flag) == 0)
+            return true;
+    return false;
 }
 
 int app_fail(int code, const char *what, rv_error_t *err)
@@ -118,8 +202,11 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        const subcommand_t *sc = argc > 2 ? find_subcommand(argv[2]) : NULL;
         if (argc > 2 && strcmp(argv[2], "config") == 0)
             help_config(stdout);
+        else if (sc)
+            help_subcommand(stdout, sc);
         else
             usage(stdout);
         return APP_OK;
@@ -132,9 +219,14 @@ int main(int argc, char **argv)
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = true;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            usage(stdout);
-            printf("\nconfiguration keys:\n\n");
-            help_config(stdout);
+            const subcommand_t *sc = find_subcommand(cmd);
+            if (sc) {
+                help_subcommand(stdout, sc);
+            } else {
+                usage(stdout);
+                printf("\nconfiguration keys:\n\n");
+                help_config(stdout);
+            }
             rv_conf_destroy(a.conf);
             free(pos);
             return APP_OK;
@@ -144,6 +236,9 @@ int main(int argc, char **argv)
         } else if (arg[0] != '-') {
             pos[a.nargs++] = (char *)arg;
             takes = false;
+        } else if (!known_flag(arg)) {
+            fprintf(stderr, "rivulet-cart: unknown option %s (see rivulet-cart --help)\n", arg);
+            goto usage_err;
         } else if (!val) {
             fprintf(stderr, "rivulet-cart: %s needs a value (see rivulet-cart --help)\n", arg);
             rv_conf_destroy(a.conf);
