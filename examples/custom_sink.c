@@ -76,8 +76,7 @@ static bool odd(void *opaque, void *in)
 static void done(rv_graph_t *g, const rv_error_t *status, void *opaque)
 {
     *(int *)opaque = status ? 1 : 0;
-    if (status)
-        fprintf(stderr, "pipeline failed: %s\n", rv_error_msg(status));
+    if (status) fprintf(stderr, "pipeline failed: %s\n", rv_error_msg(status));
 }
 
 int main(void)

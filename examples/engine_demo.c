@@ -35,8 +35,7 @@ static void on_ack(rv_env_t *root, rv_err_t status, void *opaque)
 static int numbers(void *opaque, void **out, rv_free_fn *out_free, rv_error_t **errp)
 {
     numbers_t *s = opaque;
-    if (s->next == s->n)
-        return 0;
+    if (s->next == s->n) return 0;
     *out = RV_PTR(s->next++);
     *out_free = NULL;
     return 1;
@@ -98,15 +97,14 @@ static void print_counters(rv_stage_t *st, void *opaque)
 {
     rv_stage_counters_t c;
     rv_stage_get_counters(st, &c);
-    printf("  %-18s in %10" PRIu64 "  out %10" PRIu64 "  waited for demand %8.2f ms\n", rv_stage_name(st),
-           c.in, c.out, c.wait_ns / 1e6);
+    printf("  %-18s in %10" PRIu64 "  out %10" PRIu64 "  waited for demand %8.2f ms\n",
+           rv_stage_name(st), c.in, c.out, c.wait_ns / 1e6);
 }
 
 static void done(rv_graph_t *g, const rv_error_t *status, void *opaque)
 {
     *(int *)opaque = status ? 1 : 0;
-    if (status)
-        fprintf(stderr, "pipeline failed: %s\n", rv_error_msg(status));
+    if (status) fprintf(stderr, "pipeline failed: %s\n", rv_error_msg(status));
 }
 
 int main(int argc, char **argv)
@@ -125,7 +123,8 @@ int main(int argc, char **argv)
     rv_chain(in, ack, fan, NULL);
     rv_chain(fan, rv_stage_set_name(rv_map(g, square, NULL, NULL), "square"),
              rv_stage_set_name(rv_for_each(g, add_to, &sum_fast), "sum-fast"), NULL);
-    rv_chain(fan, rv_stage_set_name(rv_async_map(g, 8, true, slow_call, NULL, &svc), "slow-service"),
+    rv_chain(fan,
+             rv_stage_set_name(rv_async_map(g, 8, true, slow_call, NULL, &svc), "slow-service"),
              rv_stage_set_name(rv_for_each(g, add_to, &sum_slow), "sum-slow"), NULL);
 
     int rc = 1;
@@ -135,14 +134,17 @@ int main(int argc, char **argv)
         return 1;
     }
     uv_run(loop, UV_RUN_DEFAULT);
-    printf("rivulet engine demo: %" PRId64 " elements through a broadcast to a fast and a slow branch\n", n);
+    printf("rivulet engine demo: %" PRId64
+           " elements through a broadcast to a fast and a slow branch\n",
+           n);
     rv_graph_foreach_stage(g, print_counters, NULL);
-    printf("acked after both branches: %" PRIu64 ", failed: %" PRIu64 "\n", acks.acked, acks.failed);
+    printf("acked after both branches: %" PRIu64 ", failed: %" PRIu64 "\n", acks.acked,
+           acks.failed);
     printf("sums: fast %" PRId64 ", slow %" PRId64 "\n", sum_fast, sum_slow);
     printf("graph (Graphviz DOT):\n");
     rv_graph_dot(g, stdout);
-    bool ok = rc == 0 && acks.acked == (uint64_t)n && acks.failed == 0 &&
-              sum_slow == n * (n - 1) / 2 + n;
+    bool ok =
+        rc == 0 && acks.acked == (uint64_t)n && acks.failed == 0 && sum_slow == n * (n - 1) / 2 + n;
     printf("%s\n", ok ? "verdict: OK — every element processed by both branches and acked once"
                       : "verdict: FAILED");
     rv_graph_destroy(g);

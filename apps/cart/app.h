@@ -12,20 +12,20 @@
 /* Exit codes scripts can trust. */
 enum {
     APP_OK = 0,
-    APP_FAILED = 1,    /* the work failed (a server error, a failed stream) */
-    APP_USAGE = 2,     /* bad arguments or configuration: the message says which */
-    APP_MISMATCH = 3   /* the work ran, and a check found a difference (rebuild, demo verdict) */
+    APP_FAILED = 1,  /* the work failed (a server error, a failed stream) */
+    APP_USAGE = 2,   /* bad arguments or configuration: the message says which */
+    APP_MISMATCH = 3 /* the work ran, and a check found a difference (rebuild, demo verdict) */
 };
 
 typedef struct app {
     rv_conf_t *conf;
     const char *argv0;
     /* subcommand options */
-    int64_t idle_exit_ms;  /* run: stop gracefully after this long without a new record (0: never) */
-    int64_t crash_after;   /* run: SIGKILL itself after this many applied commands (tests, demo) */
-    int64_t since_ms;      /* query events --since */
-    const char *file;      /* publish --file */
-    int carts, commands;   /* demo sizes */
+    int64_t idle_exit_ms; /* run: stop gracefully after this long without a new record (0: never) */
+    int64_t crash_after;  /* run: SIGKILL itself after this many applied commands (tests, demo) */
+    int64_t since_ms;     /* query events --since */
+    const char *file;     /* publish --file */
+    int carts, commands;  /* demo sizes */
     bool quiet;
     int nargs;
     char **args; /* positional arguments after the subcommand */

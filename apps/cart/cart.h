@@ -100,7 +100,7 @@ typedef struct cart_event {
     int32_t count;     /* ItemAdded: +n; ItemRemoved: -n; else 0 */
     int32_t partition; /* the command's position, -1 when none */
     int64_t offset;
-    int64_t ts_ms;     /* the command record's timestamp */
+    int64_t ts_ms;                /* the command record's timestamp */
     const cart_state_t *snapshot; /* EV_CART_CORRECTED only; borrowed */
 } cart_event_t;
 

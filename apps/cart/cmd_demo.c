@@ -21,7 +21,7 @@
 #include "codec.h"
 
 #define TOPIC "cart-commands"
-#define DLQ "cart-commands-dlq"
+#define DLQ   "cart-commands-dlq"
 
 typedef struct demo_msg {
     rv_kafka_out_t out;
@@ -49,8 +49,7 @@ static rv_uuid_t make_id(int kind, int n)
 
 static void pub_done(rv_graph_t *g, const rv_error_t *status, void *opaque)
 {
-    if (status)
-        fprintf(stderr, "rivulet-cart demo: publishing failed: %s\n", rv_error_msg(status));
+    if (status) fprintf(stderr, "rivulet-cart demo: publishing failed: %s\n", rv_error_msg(status));
     *(int *)opaque = status ? 2 : 1;
 }
 
@@ -60,7 +59,8 @@ static bool publish(rv_conf_t *conf, demo_msg_t **msgs, size_t n)
     uv_loop_t loop;
     uv_loop_init(&loop);
     rv_graph_t *g = rv_graph_new(&loop, conf, NULL);
-    rv_chain(rv_source_array(g, (void *const *)msgs, n), rv_kafka_sink(g, conf, TOPIC, NULL, NULL), NULL);
+    rv_chain(rv_source_array(g, (void *const *)msgs, n), rv_kafka_sink(g, conf, TOPIC, NULL, NULL),
+             NULL);
     int state = 0;
     rv_error_t *err = NULL;
     if (rv_graph_run(g, pub_done, &state, &err) != RV_OK) {
@@ -93,7 +93,8 @@ static demo_msg_t *msg_for(const rv_avro_codec_t *codec, const cart_wire_cmd_t *
 }
 
 /* Runs `rivulet-cart run` in a child process; returns its wait status. */
-static int run_child(app_t *a, const char *bootstrap, const char *db, int64_t crash_after, bool quiet)
+static int run_child(app_t *a, const char *bootstrap, const char *db, int64_t crash_after,
+                     bool quiet)
 {
     char crash[32], boot[256], dbo[512];
     snprintf(crash, sizeof(crash), "%" PRId64, crash_after);
@@ -103,21 +104,33 @@ static int run_child(app_t *a, const char *bootstrap, const char *db, int64_t cr
     int n = 0;
     argv[n++] = "rivulet-cart";
     argv[n++] = "run";
-    argv[n++] = "-o"; argv[n++] = boot;
-    argv[n++] = "-o"; argv[n++] = dbo;
-    argv[n++] = "-o"; argv[n++] = "cart.topology=parallel";
-    argv[n++] = "-o"; argv[n++] = "cart.mode=duplicates";
-    argv[n++] = "-o"; argv[n++] = getenv("RV_DEMO_DEBUG") ? "cart.progress.interval=1000" : "cart.progress.interval=0";
+    argv[n++] = "-o";
+    argv[n++] = boot;
+    argv[n++] = "-o";
+    argv[n++] = dbo;
+    argv[n++] = "-o";
+    argv[n++] = "cart.topology=parallel";
+    argv[n++] = "-o";
+    argv[n++] = "cart.mode=duplicates";
+    argv[n++] = "-o";
+    argv[n++] =
+        getenv("RV_DEMO_DEBUG") ? "cart.progress.interval=1000" : "cart.progress.interval=0";
     /* The first run commits nothing before it dies (no count trigger, a long
      * interval), so all its work is delivered again: every command it logged
      * is logged twice. The second run commits at its clean stop. */
-    argv[n++] = "-o"; argv[n++] = "kafka.source.commit.batch=1000000000";
-    argv[n++] = "-o"; argv[n++] = "kafka.source.commit.interval=1h";
+    argv[n++] = "-o";
+    argv[n++] = "kafka.source.commit.batch=1000000000";
+    argv[n++] = "-o";
+    argv[n++] = "kafka.source.commit.interval=1h";
     /* The mock's group coordinator waits a session timeout for a dead member. */
-    argv[n++] = "-o"; argv[n++] = "kafka.session.timeout.ms=3000";
-    argv[n++] = "-o"; argv[n++] = "kafka.heartbeat.interval.ms=500";
-    argv[n++] = "-o"; argv[n++] = "kafka.auto.offset.reset=earliest";
-    argv[n++] = "-o"; argv[n++] = "kafka.group.id=rivulet-cart-demo";
+    argv[n++] = "-o";
+    argv[n++] = "kafka.session.timeout.ms=3000";
+    argv[n++] = "-o";
+    argv[n++] = "kafka.heartbeat.interval.ms=500";
+    argv[n++] = "-o";
+    argv[n++] = "kafka.auto.offset.reset=earliest";
+    argv[n++] = "-o";
+    argv[n++] = "kafka.group.id=rivulet-cart-demo";
     if (crash_after > 0) {
         argv[n++] = "--crash-after";
         argv[n++] = crash;
@@ -125,8 +138,7 @@ static int run_child(app_t *a, const char *bootstrap, const char *db, int64_t cr
         argv[n++] = "--idle-exit";
         argv[n++] = "1500";
     }
-    if (quiet)
-        argv[n++] = "-q";
+    if (quiet) argv[n++] = "-q";
     argv[n] = NULL;
     fflush(NULL);
     pid_t pid = fork();
@@ -154,8 +166,7 @@ static void totals_done(void *opaque, rv_error_t *err, const cart_totals_t *t)
     totals_out_t *o = opaque;
     o->done = true;
     o->err = err;
-    if (t)
-        o->t = *t;
+    if (t) o->t = *t;
 }
 
 struct compare {
@@ -168,14 +179,12 @@ struct compare {
 static void compare_cart(void *opaque, rv_error_t *err, cart_report_t *r)
 {
     compare_t *c = ((totals_out_t *)opaque)->cmp;
-    if (err || !r)
-        return;
+    if (err || !r) return;
     for (int i = 0; i < c->n; i++) {
-        if (!rv_uuid_equal(&c->ids[i], &r->cart_id))
-            continue;
-        bool ok = cart_state_equal(&r->table, &c->ref[i]) && cart_state_equal(&r->ledger, &c->ref[i]);
-        if (!ok)
-            c->mismatches++;
+        if (!rv_uuid_equal(&c->ids[i], &r->cart_id)) continue;
+        bool ok =
+            cart_state_equal(&r->table, &c->ref[i]) && cart_state_equal(&r->ledger, &c->ref[i]);
+        if (!ok) c->mismatches++;
         if (c->shown < 3 || !ok) {
             char *json = cart_state_json(&r->cart_id, &r->table);
             printf("  %s %s\n", ok ? "ok  " : "DIFF", json ? json : "");
@@ -194,8 +203,7 @@ static int show_dead_letters(const char *bootstrap)
     rd_kafka_conf_set(kc, "enable.partition.eof", "true", errstr, sizeof(errstr));
     rd_kafka_conf_set(kc, "group.id", "rivulet-cart-demo-dlq-reader", errstr, sizeof(errstr));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr));
-    if (!rk)
-        return 0;
+    if (!rk) return 0;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(parts, DLQ, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(rk, parts);
@@ -204,8 +212,7 @@ static int show_dead_letters(const char *bootstrap)
     char seen_at[64][64];
     for (int tries = 0; tries < 100; tries++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m)
-            continue;
+        if (!m) continue;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             rd_kafka_message_destroy(m);
             break;
@@ -215,21 +222,25 @@ static int show_dead_letters(const char *bootstrap)
             const void *v = NULL, *pv = NULL, *ov = NULL;
             size_t len = 0, plen = 0, olen = 0;
             if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                rd_kafka_header_get_last(h, RV_KAFKA_DLQ_ERROR, &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                rd_kafka_header_get_last(h, RV_KAFKA_DLQ_PARTITION, &pv, &plen) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                rd_kafka_header_get_last(h, RV_KAFKA_DLQ_OFFSET, &ov, &olen) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                rd_kafka_header_get_last(h, RV_KAFKA_DLQ_ERROR, &v, &len) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR &&
+                rd_kafka_header_get_last(h, RV_KAFKA_DLQ_PARTITION, &pv, &plen) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR &&
+                rd_kafka_header_get_last(h, RV_KAFKA_DLQ_OFFSET, &ov, &olen) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR) {
                 /* A dead letter is written at least once: a record redelivered
                  * after the crash is dead-lettered again. Count originals. */
                 char where[64];
-                snprintf(where, sizeof(where), "%.*s@%.*s", (int)plen, (const char *)pv, (int)olen, (const char *)ov);
+                snprintf(where, sizeof(where), "%.*s@%.*s", (int)plen, (const char *)pv, (int)olen,
+                         (const char *)ov);
                 bool seen = false;
                 for (int i = 0; i < n; i++)
-                    if (strcmp(seen_at[i], where) == 0)
-                        seen = true;
+                    if (strcmp(seen_at[i], where) == 0) seen = true;
                 if (!seen && n < 64) {
                     snprintf(seen_at[n++], sizeof(seen_at[0]), "%s", where);
-                    printf("  dead letter (partition %.*s, offset %.*s of %s): %.*s\n", (int)plen, (const char *)pv,
-                           (int)olen, (const char *)ov, TOPIC, (int)len, (const char *)v);
+                    printf("  dead letter (partition %.*s, offset %.*s of %s): %.*s\n", (int)plen,
+                           (const char *)pv, (int)olen, (const char *)ov, TOPIC, (int)len,
+                           (const char *)v);
                 } else if (seen) {
                     again++;
                 }
@@ -256,19 +267,18 @@ int app_demo(app_t *a)
     snprintf(db, sizeof(db), "%s/carts.db", dir);
     rv_error_t *err = NULL;
     rv_kafka_mock_t *mock = rv_kafka_mock_new(1, &err);
-    if (!mock)
-        return app_fail(APP_FAILED, "mock cluster", err);
+    if (!mock) return app_fail(APP_FAILED, "mock cluster", err);
     const char *bootstrap = rv_kafka_mock_bootstraps(mock);
     if (rv_kafka_mock_create_topic(mock, TOPIC, 4, &err) != RV_OK ||
         rv_kafka_mock_create_topic(mock, DLQ, 1, &err) != RV_OK)
         return app_fail(APP_FAILED, "mock topics", err);
     printf("rivulet-cart demo\n");
-    printf("1. embedded Kafka (librdkafka's mock cluster) at %s; store: SQLite %s\n", bootstrap, db);
+    printf("1. embedded Kafka (librdkafka's mock cluster) at %s; store: SQLite %s\n", bootstrap,
+           db);
 
     /* The commands, and the reference: each applied exactly once, in order. */
     rv_avro_codec_t *codec = cart_codec_new(NULL, &err);
-    if (!codec)
-        return app_fail(APP_FAILED, "codec", err);
+    if (!codec) return app_fail(APP_FAILED, "codec", err);
     rv_uuid_t *ids = calloc((size_t)ncarts, sizeof(*ids));
     cart_state_t *ref = calloc((size_t)ncarts, sizeof(*ref));
     demo_msg_t **msgs = calloc((size_t)ncmds + 8, sizeof(*msgs));
@@ -280,9 +290,9 @@ int app_demo(app_t *a)
     int valid = 0;
     for (int k = 0; k < ncmds; k++) {
         int c = k < ncarts ? k : (int)(rnd() % (uint32_t)ncarts);
-        static const cart_action_t mix[] = {CART_ADD_ITEM, CART_ADD_ITEM, CART_ADD_ITEM, CART_ADD_ITEM,
-                                            CART_REMOVE_ITEM, CART_REMOVE_ITEM, CART_SET_OWNER, CART_DELETE,
-                                            CART_INSERT};
+        static const cart_action_t mix[] = {CART_ADD_ITEM,  CART_ADD_ITEM,    CART_ADD_ITEM,
+                                            CART_ADD_ITEM,  CART_REMOVE_ITEM, CART_REMOVE_ITEM,
+                                            CART_SET_OWNER, CART_DELETE,      CART_INSERT};
         cart_cmd_t cmd = {.action = k < ncarts ? CART_INSERT : mix[rnd() % 9], .cart_id = ids[c]};
         bool item = cmd.action == CART_ADD_ITEM || cmd.action == CART_REMOVE_ITEM;
         cmd.arg = make_id(item ? 2 : 1, (int)(rnd() % (item ? 8u : 4u)));
@@ -323,25 +333,27 @@ int app_demo(app_t *a)
     bool published = publish(pconf, msgs, nmsgs);
     rv_conf_destroy(pconf);
     for (size_t i = 0; i < nmsgs; i++) {
-        if (msgs[i])
-            rv_avro_buf_free(&msgs[i]->buf);
+        if (msgs[i]) rv_avro_buf_free(&msgs[i]->buf);
         free(msgs[i]);
     }
     free(msgs);
     rv_avro_codec_destroy(codec);
-    if (!published)
-        return APP_FAILED;
-    printf("2. published %d commands for %d carts (keyed by cart id) and 4 poison records\n", valid, ncarts);
+    if (!published) return APP_FAILED;
+    printf("2. published %d commands for %d carts (keyed by cart id) and 4 poison records\n", valid,
+           ncarts);
 
     int64_t crash_at = valid / 2;
     printf("3. pipeline (parallel topology, duplicates mode) crashes with SIGKILL after %" PRId64
-           " commands...\n", crash_at);
+           " commands...\n",
+           crash_at);
     int st = run_child(a, bootstrap, db, crash_at, getenv("RV_DEMO_DEBUG") == NULL);
     if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)) {
-        fprintf(stderr, "rivulet-cart demo: the first run should have died by SIGKILL (status %d)\n", st);
+        fprintf(stderr,
+                "rivulet-cart demo: the first run should have died by SIGKILL (status %d)\n", st);
         return APP_FAILED;
     }
-    printf("   ...before its first offset commit, and restarts: everything it did is delivered again\n   ");
+    printf("   ...before its first offset commit, and restarts: everything it did is delivered "
+           "again\n   ");
     fflush(stdout);
     st = run_child(a, bootstrap, db, 0, false);
     if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
@@ -352,31 +364,28 @@ int app_demo(app_t *a)
     uv_loop_t loop;
     uv_loop_init(&loop);
     cart_store_t *store = cart_store_sqlite_open(&loop, db, &err);
-    if (!store)
-        return app_fail(APP_FAILED, "store", err);
+    if (!store) return app_fail(APP_FAILED, "store", err);
     totals_out_t before = {0}, comp = {0}, after = {0};
     cart_check_all(store, false, NULL, totals_done, &before);
     app_wait(&loop, &before.done);
-    if (before.err)
-        return app_fail(APP_FAILED, "check", before.err);
-    printf("4. duplicates found: %zu event ids logged more than once (%zu extra rows) in %zu of %zu carts; "
+    if (before.err) return app_fail(APP_FAILED, "check", before.err);
+    printf("4. duplicates found: %zu event ids logged more than once (%zu extra rows) in %zu of "
+           "%zu carts; "
            "%zu carts differ from their commands\n",
            before.t.dup_events, before.t.extra_rows, before.t.carts_with_dups, before.t.carts,
            before.t.table_differs);
     cart_check_all(store, true, NULL, totals_done, &comp);
     app_wait(&loop, &comp.done);
-    if (comp.err)
-        return app_fail(APP_FAILED, "compensate", comp.err);
-    printf("5. compensation applied to %zu carts (state restored, CartCorrected rows logged)\n", comp.t.corrected);
+    if (comp.err) return app_fail(APP_FAILED, "compensate", comp.err);
+    printf("5. compensation applied to %zu carts (state restored, CartCorrected rows logged)\n",
+           comp.t.corrected);
     compare_t cmp = {ids, ref, ncarts, 0, 0};
     after.cmp = &cmp;
     printf("6. rebuild from the event log and compare with the exactly-once reference:\n");
     cart_check_all(store, false, compare_cart, totals_done, &after);
     app_wait(&loop, &after.done);
-    if (after.err)
-        return app_fail(APP_FAILED, "rebuild", after.err);
-    if (cmp.shown < ncarts)
-        printf("  ... (%d more carts)\n", ncarts - cmp.shown);
+    if (after.err) return app_fail(APP_FAILED, "rebuild", after.err);
+    if (cmp.shown < ncarts) printf("  ... (%d more carts)\n", ncarts - cmp.shown);
     totals_out_t again = {0};
     cart_check_all(store, true, NULL, totals_done, &again);
     app_wait(&loop, &again.done);
@@ -384,17 +393,20 @@ int app_demo(app_t *a)
     app_close_store(store, &loop);
     uv_loop_close(&loop);
     rv_kafka_mock_destroy(mock);
-    bool ok = cmp.mismatches == 0 && after.t.carts == (size_t)ncarts && after.t.table_differs == 0 &&
-              after.t.ledger_differs == 0 && again.t.corrected == 0 && dlq == 4 && before.t.dup_events > 0;
+    bool ok = cmp.mismatches == 0 && after.t.carts == (size_t)ncarts &&
+              after.t.table_differs == 0 && after.t.ledger_differs == 0 && again.t.corrected == 0 &&
+              dlq == 4 && before.t.dup_events > 0;
     if (ok)
-        printf("verdict: OK — %d carts equal the exactly-once reference after compensating %zu duplicated "
+        printf("verdict: OK — %d carts equal the exactly-once reference after compensating %zu "
+               "duplicated "
                "events; compensation is idempotent; 4 poison records dead-lettered with reasons\n",
                ncarts, before.t.dup_events);
     else
-        printf("verdict: FAILED — %d carts differ, %zu still differ after rebuild, second compensation changed "
+        printf("verdict: FAILED — %d carts differ, %zu still differ after rebuild, second "
+               "compensation changed "
                "%zu, %d dead letters (4 expected), %zu duplicates seen\n",
-               cmp.mismatches, after.t.table_differs + after.t.ledger_differs, again.t.corrected, dlq,
-               before.t.dup_events);
+               cmp.mismatches, after.t.table_differs + after.t.ledger_differs, again.t.corrected,
+               dlq, before.t.dup_events);
     free(ids);
     free(ref);
     return ok ? APP_OK : APP_MISMATCH;

@@ -39,18 +39,15 @@ static int next_line(void *opaque, void **out, rv_free_fn *out_free, rv_error_t 
     pub_t *p = opaque;
     for (;;) {
         ssize_t n = getline(&p->line, &p->cap, p->in);
-        if (n < 0)
-            return 0;
+        if (n < 0) return 0;
         p->lineno++;
         while (n > 0 && (p->line[n - 1] == '\n' || p->line[n - 1] == '\r'))
             p->line[--n] = '\0';
-        if (n == 0)
-            continue;
+        if (n == 0) continue;
         cart_wire_buf_t b;
         rv_error_t *err = NULL;
         out_msg_t *m = calloc(1, sizeof(*m));
-        if (!m)
-            return RV_ERR_NOMEM;
+        if (!m) return RV_ERR_NOMEM;
         if (cart_wire_from_json(p->line, &b, &err) != RV_OK ||
             rv_avro_encode(p->codec, &b.w, &m->buf, &err) != RV_OK) {
             fprintf(stderr, "rivulet-cart: line %ld: %s\n", p->lineno, rv_error_msg(err));
@@ -90,31 +87,30 @@ int app_publish(app_t *a)
     rv_avro_opts_t aopts;
     rv_avro_opts_from_conf(a->conf, &aopts);
     p.codec = cart_codec_new(&aopts, &err);
-    if (!p.codec)
-        return app_fail(APP_FAILED, "codec", err);
+    if (!p.codec) return app_fail(APP_FAILED, "codec", err);
     uv_loop_t loop;
     uv_loop_init(&loop);
     rv_graph_t *g = rv_graph_new(&loop, a->conf, &err);
-    if (!g)
-        return app_fail(APP_USAGE, NULL, err);
-    rv_chain(rv_source_gen(g, next_line, &p),
-             rv_kafka_sink(g, a->conf, rv_conf_str(a->conf, &cart_conf_table, "cart.topic"), NULL, NULL), NULL);
+    if (!g) return app_fail(APP_USAGE, NULL, err);
+    rv_chain(
+        rv_source_gen(g, next_line, &p),
+        rv_kafka_sink(g, a->conf, rv_conf_str(a->conf, &cart_conf_table, "cart.topic"), NULL, NULL),
+        NULL);
     int rc = APP_OK;
     if (rv_graph_run(g, on_done, &p, &err) != RV_OK) {
         rc = app_fail(APP_FAILED, "publish", err);
     } else {
         app_wait(&loop, &p.done);
-        if (p.status)
-            rc = app_fail(APP_FAILED, "publish", p.status);
+        if (p.status) rc = app_fail(APP_FAILED, "publish", p.status);
     }
     rv_graph_destroy(g);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     rv_avro_codec_destroy(p.codec);
     free(p.line);
-    if (p.in != stdin)
-        fclose(p.in);
+    if (p.in != stdin) fclose(p.in);
     if (!a->quiet)
-        fprintf(stderr, "rivulet-cart: published %ld commands, %ld bad lines\n", p.published, p.bad);
+        fprintf(stderr, "rivulet-cart: published %ld commands, %ld bad lines\n", p.published,
+                p.bad);
     return rc != APP_OK ? rc : p.bad ? APP_USAGE : APP_OK;
 }

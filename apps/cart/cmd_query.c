@@ -16,7 +16,8 @@ static bool parse_id(const char *s, rv_uuid_t *id)
 {
     rv_error_t *err = NULL;
     if (!s || rv_uuid_parse(s, strlen(s), id, &err) != RV_OK) {
-        fprintf(stderr, "rivulet-cart: cart id \"%s\": %s\n", s ? s : "", err ? rv_error_msg(err) : "missing");
+        fprintf(stderr, "rivulet-cart: cart id \"%s\": %s\n", s ? s : "",
+                err ? rv_error_msg(err) : "missing");
         rv_error_destroy(err);
         return false;
     }
@@ -36,8 +37,7 @@ static void print_cart(void *opaque, rv_error_t *err, const cart_state_t *st)
     char *json = cart_state_json(&id, st);
     printf("%s\n", json ? json : "{}");
     free(json);
-    if (!st->exists)
-        q->rc = APP_MISMATCH; /* scripts can tell "no such cart" */
+    if (!st->exists) q->rc = APP_MISMATCH; /* scripts can tell "no such cart" */
 }
 
 static void print_events(void *opaque, rv_error_t *err, cart_row_t *rows, size_t n)
@@ -53,10 +53,12 @@ static void print_events(void *opaque, rv_error_t *err, cart_row_t *rows, size_t
         rv_uuid_format(&rows[i].time, t);
         rv_uuid_format(&rows[i].ev.event_id, id);
         rv_uuid_format(&rows[i].ev.arg, arg);
-        printf("{\"time\":\"%s\",\"timeMs\":%" PRIu64 ",\"eventId\":\"%s\",\"type\":\"%s\",\"ownerOrItem\":\"%s\","
+        printf("{\"time\":\"%s\",\"timeMs\":%" PRIu64
+               ",\"eventId\":\"%s\",\"type\":\"%s\",\"ownerOrItem\":\"%s\","
                "\"count\":%d,\"partition\":%d,\"offset\":%" PRId64 "%s}\n",
-               t, rv_timeuuid_unix_ms(&rows[i].time), id, cart_event_name(rows[i].ev.type), arg, (int)rows[i].ev.count,
-               (int)rows[i].ev.partition, rows[i].ev.offset, rows[i].correction ? ",\"correction\":true" : "");
+               t, rv_timeuuid_unix_ms(&rows[i].time), id, cart_event_name(rows[i].ev.type), arg,
+               (int)rows[i].ev.count, (int)rows[i].ev.partition, rows[i].ev.offset,
+               rows[i].correction ? ",\"correction\":true" : "");
     }
     q->count = n;
 }
@@ -76,7 +78,8 @@ static void print_report(void *opaque, rv_error_t *err, cart_report_t *r)
         for (size_t i = 0; i < r->n_dups; i++) {
             char e[37];
             rv_uuid_format(&r->dups[i].event_id, e);
-            printf("{\"cartId\":\"%s\",\"eventId\":\"%s\",\"count\":%zu}\n", id, e, r->dups[i].count);
+            printf("{\"cartId\":\"%s\",\"eventId\":\"%s\",\"count\":%zu}\n", id, e,
+                   r->dups[i].count);
         }
     }
     q->count++;
@@ -92,15 +95,17 @@ typedef struct all {
 static void print_check(void *opaque, rv_error_t *err, cart_report_t *r)
 {
     q_t *q = ((all_t *)opaque)->q;
-    if (err || !r)
-        return;
+    if (err || !r) return;
     char id[37];
     rv_uuid_format(&r->cart_id, id);
     if (r->corrected)
-        printf("{\"cartId\":\"%s\",\"compensated\":true,\"duplicateEvents\":%zu,\"version\":%" PRId64 "}\n", id,
-               r->n_dups, r->expected.version);
+        printf(
+            "{\"cartId\":\"%s\",\"compensated\":true,\"duplicateEvents\":%zu,\"version\":%" PRId64
+            "}\n",
+            id, r->n_dups, r->expected.version);
     else if (!r->table_ok || !r->ledger_ok)
-        printf("{\"cartId\":\"%s\",\"tableMatchesCommands\":%s,\"logMatchesCommands\":%s,\"tableMatchesLog\":%s}\n",
+        printf("{\"cartId\":\"%s\",\"tableMatchesCommands\":%s,\"logMatchesCommands\":%s,"
+               "\"tableMatchesLog\":%s}\n",
                id, r->table_ok ? "true" : "false", r->ledger_ok ? "true" : "false",
                cart_state_equal(&r->table, &r->ledger) ? "true" : "false");
     q->count++;
@@ -116,10 +121,11 @@ static void all_done(void *opaque, rv_error_t *err, const cart_totals_t *t)
         return;
     }
     fprintf(stderr,
-            "rivulet-cart: %s: %zu carts, %zu with duplicates (%zu event ids, %zu extra rows), %zu tables and %zu "
+            "rivulet-cart: %s: %zu carts, %zu with duplicates (%zu event ids, %zu extra rows), %zu "
+            "tables and %zu "
             "logs differ from their commands, %zu compensated\n",
-            al->what, t->carts, t->carts_with_dups, t->dup_events, t->extra_rows, t->table_differs, t->ledger_differs,
-            t->corrected);
+            al->what, t->carts, t->carts_with_dups, t->dup_events, t->extra_rows, t->table_differs,
+            t->ledger_differs, t->corrected);
     if (al->rebuild) {
         /* Rebuild's verdict: the fold of the log must equal the table. */
         q->rc = (t->table_differs || t->ledger_differs) ? APP_MISMATCH : APP_OK;
@@ -141,8 +147,7 @@ static void one_done(void *opaque, rv_error_t *err, cart_report_t *r)
         for (size_t i = 0; i < r->n_dups; i++)
             t.extra_rows += r->dups[i].count - 1;
     }
-    if (r && strcmp(al->what, "duplicates") == 0)
-        print_report(al->q, NULL, r);
+    if (r && strcmp(al->what, "duplicates") == 0) print_report(al->q, NULL, r);
     all_done(al, err, &t);
     cart_report_free(r);
 }
@@ -176,8 +181,7 @@ static int do_query(app_t *a, cart_store_t *s, uv_loop_t *loop)
     const char *what = a->nargs > 0 ? a->args[0] : "";
     rv_uuid_t id;
     if (strcmp(what, "cart") == 0 || strcmp(what, "events") == 0) {
-        if (a->nargs != 2 || !parse_id(a->args[1], &id))
-            return APP_USAGE;
+        if (a->nargs != 2 || !parse_id(a->args[1], &id)) return APP_USAGE;
         if (what[0] == 'c')
             s->ops->get_cart(s, &id, print_cart, &q);
         else
@@ -188,8 +192,7 @@ static int do_query(app_t *a, cart_store_t *s, uv_loop_t *loop)
     if (strcmp(what, "duplicates") == 0) {
         all_t al = {&q, "duplicates", false};
         if (a->nargs == 2) {
-            if (!parse_id(a->args[1], &id))
-                return APP_USAGE;
+            if (!parse_id(a->args[1], &id)) return APP_USAGE;
             cart_check(s, &id, one_done, &al);
         } else if (a->nargs == 1) {
             cart_check_all(s, false, dup_each, all_done, &al);
@@ -209,8 +212,7 @@ static int check(app_t *a, cart_store_t *s, uv_loop_t *loop, bool compensate)
     all_t al = {&q, compensate ? "compensate" : "rebuild", !compensate};
     rv_uuid_t id;
     if (a->nargs == 1) {
-        if (!parse_id(a->args[0], &id))
-            return APP_USAGE;
+        if (!parse_id(a->args[0], &id)) return APP_USAGE;
         if (compensate)
             cart_compensate(s, &id, one_done, &al);
         else

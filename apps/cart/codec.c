@@ -40,29 +40,26 @@ static void ws(json_t *j)
 
 static rv_err_t jerr(json_t *j, const char *what)
 {
-    return rv_error_set(j->errp, RV_ERR_DECODE, false, "JSON: %s at column %d", what, (int)(j->p - j->s) + 1);
+    return rv_error_set(j->errp, RV_ERR_DECODE, false, "JSON: %s at column %d", what,
+                        (int)(j->p - j->s) + 1);
 }
 
 /* A JSON string without escapes beyond \" \\ \/ (ids and action names need no more). */
 static rv_err_t jstring(json_t *j, char *out, size_t cap)
 {
-    if (*j->p != '"')
-        return jerr(j, "expected a string");
+    if (*j->p != '"') return jerr(j, "expected a string");
     j->p++;
     size_t n = 0;
     while (*j->p && *j->p != '"') {
         char c = *j->p++;
         if (c == '\\') {
             c = *j->p++;
-            if (c != '"' && c != '\\' && c != '/')
-                return jerr(j, "unsupported escape in string");
+            if (c != '"' && c != '\\' && c != '/') return jerr(j, "unsupported escape in string");
         }
-        if (n + 1 >= cap)
-            return jerr(j, "string too long");
+        if (n + 1 >= cap) return jerr(j, "string too long");
         out[n++] = c;
     }
-    if (*j->p != '"')
-        return jerr(j, "unterminated string");
+    if (*j->p != '"') return jerr(j, "unterminated string");
     j->p++;
     out[n] = '\0';
     return RV_OK;
@@ -77,29 +74,23 @@ rv_err_t cart_wire_from_json(const char *line, cart_wire_buf_t *b, rv_error_t **
     w->cart_id = b->cart_id;
     w->owner_or_item = b->owner_or_item;
     ws(&j);
-    if (*j.p != '{')
-        return jerr(&j, "expected '{'");
+    if (*j.p != '{') return jerr(&j, "expected '{'");
     j.p++;
     bool seen_action = false, seen_cart = false;
     for (;;) {
         ws(&j);
-        if (*j.p == '}')
-            break;
+        if (*j.p == '}') break;
         char key[32];
-        if (jstring(&j, key, sizeof(key)) != RV_OK)
-            return RV_ERR_DECODE;
+        if (jstring(&j, key, sizeof(key)) != RV_OK) return RV_ERR_DECODE;
         ws(&j);
-        if (*j.p != ':')
-            return jerr(&j, "expected ':'");
+        if (*j.p != ':') return jerr(&j, "expected ':'");
         j.p++;
         ws(&j);
         if (strcmp(key, "action") == 0) {
-            if (jstring(&j, b->action, sizeof(b->action)) != RV_OK)
-                return RV_ERR_DECODE;
+            if (jstring(&j, b->action, sizeof(b->action)) != RV_OK) return RV_ERR_DECODE;
             seen_action = true;
         } else if (strcmp(key, "cartId") == 0) {
-            if (jstring(&j, b->cart_id, sizeof(b->cart_id)) != RV_OK)
-                return RV_ERR_DECODE;
+            if (jstring(&j, b->cart_id, sizeof(b->cart_id)) != RV_OK) return RV_ERR_DECODE;
             seen_cart = true;
         } else if (strcmp(key, "ownerOrItem") == 0) {
             if (jstring(&j, b->owner_or_item, sizeof(b->owner_or_item)) != RV_OK)
@@ -125,13 +116,11 @@ rv_err_t cart_wire_from_json(const char *line, cart_wire_buf_t *b, rv_error_t **
             j.p++;
             continue;
         }
-        if (*j.p != '}')
-            return jerr(&j, "expected ',' or '}'");
+        if (*j.p != '}') return jerr(&j, "expected ',' or '}'");
     }
     j.p++;
     ws(&j);
-    if (*j.p)
-        return jerr(&j, "trailing characters");
+    if (*j.p) return jerr(&j, "trailing characters");
     if (!seen_action || !seen_cart)
         return rv_error_set(errp, RV_ERR_DECODE, false, "JSON: \"%s\" is required",
                             seen_action ? "cartId" : "action");

@@ -27,7 +27,8 @@ typedef struct shortcut {
 } shortcut_t;
 
 static const shortcut_t shortcuts[] = {
-    {"--bootstrap", "kafka.bootstrap.servers", "Kafka brokers (empty or \"mock\": the embedded mock)"},
+    {"--bootstrap", "kafka.bootstrap.servers",
+     "Kafka brokers (empty or \"mock\": the embedded mock)"},
     {"--group", "kafka.group.id", "consumer group"},
     {"--topic", "cart.topic", "command topic"},
     {"--topology", "cart.topology", "parallel | serial | atomic"},
@@ -41,23 +42,26 @@ static const shortcut_t shortcuts[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: rivulet-cart COMMAND [options] [args]\n\n"
-            "commands:\n"
-            "  demo                     publish sample commands to the embedded Kafka, run the pipeline\n"
-            "                           with a crash and a restart, find duplicates, compensate, verify\n"
-            "  run                      the command side: Kafka -> Avro -> service + event log\n"
-            "                           (--idle-exit MS: stop after MS without new records)\n"
-            "  publish                  read JSON lines (stdin or --file F) and publish them as Avro\n"
-            "  query cart ID            a cart's state\n"
-            "  query events ID          a cart's events (--since UNIX_MS or YYYY-MM-DDTHH:MM:SSZ)\n"
-            "  query duplicates [ID]    events logged more than once\n"
-            "  compensate [ID]          restore the state the commands give applied exactly once\n"
-            "  rebuild [ID]             fold each cart's event log and compare with the cart table\n"
-            "  help [COMMAND]           this text, or every configuration key\n\n"
-            "options:\n"
-            "  -c FILE                  configuration file (key = value lines)\n"
-            "  -o KEY=VALUE             one configuration key (see `rivulet-cart help config`)\n");
+    fprintf(
+        out,
+        "usage: rivulet-cart COMMAND [options] [args]\n\n"
+        "commands:\n"
+        "  demo                     publish sample commands to the embedded Kafka, run the "
+        "pipeline\n"
+        "                           with a crash and a restart, find duplicates, compensate, "
+        "verify\n"
+        "  run                      the command side: Kafka -> Avro -> service + event log\n"
+        "                           (--idle-exit MS: stop after MS without new records)\n"
+        "  publish                  read JSON lines (stdin or --file F) and publish them as Avro\n"
+        "  query cart ID            a cart's state\n"
+        "  query events ID          a cart's events (--since UNIX_MS or YYYY-MM-DDTHH:MM:SSZ)\n"
+        "  query duplicates [ID]    events logged more than once\n"
+        "  compensate [ID]          restore the state the commands give applied exactly once\n"
+        "  rebuild [ID]             fold each cart's event log and compare with the cart table\n"
+        "  help [COMMAND]           this text, or every configuration key\n\n"
+        "options:\n"
+        "  -c FILE                  configuration file (key = value lines)\n"
+        "  -o KEY=VALUE             one configuration key (see `rivulet-cart help config`)\n");
     for (size_t i = 0; i < sizeof(shortcuts) / sizeof(shortcuts[0]); i++) {
         char left[64];
         snprintf(left, sizeof(left), "%s VALUE", shortcuts[i].flag);
@@ -85,21 +89,26 @@ static const subcommand_t subcommands[] = {
      false, false, false, false},
     {"run", "rivulet-cart run [-c FILE] [-o KEY=VALUE]... [--idle-exit MS] [--crash-after N]",
      "The command side: Kafka -> Avro -> validate -> service + event log, per cart.topology and\n"
-     "cart.mode. Prints a progress line (in place on a terminal). SIGINT/SIGTERM drain, commit and\n"
+     "cart.mode. Prints a progress line (in place on a terminal). SIGINT/SIGTERM drain, commit "
+     "and\n"
      "exit 0; a second signal aborts. --idle-exit stops after MS without new records;\n"
      "--crash-after kills the process with SIGKILL after N commands (tests).",
      true, true, true, true},
     {"publish", "rivulet-cart publish [--file F] [-o KEY=VALUE]...",
-     "Reads JSON lines ({\"action\":..,\"cartId\":..,\"ownerOrItem\":..,\"count\":..}) from F or stdin\n"
-     "and publishes each as an Avro ShoppingCartCmd to cart.topic, keyed by cart id. A bad line is\n"
+     "Reads JSON lines ({\"action\":..,\"cartId\":..,\"ownerOrItem\":..,\"count\":..}) from F or "
+     "stdin\n"
+     "and publishes each as an Avro ShoppingCartCmd to cart.topic, keyed by cart id. A bad line "
+     "is\n"
      "reported with its number and skipped; the exit code is then 2.",
      true, false, true, true},
     {"query", "rivulet-cart query cart ID | events ID [--since T] | duplicates [ID]",
-     "The query side: a cart's state (exit 3 when it does not exist), its events since T (Unix ms or\n"
+     "The query side: a cart's state (exit 3 when it does not exist), its events since T (Unix ms "
+     "or\n"
      "YYYY-MM-DDTHH:MM:SSZ, by command time), or the events logged more than once.",
      false, true, false, false},
     {"compensate", "rivulet-cart compensate [ID]",
-     "Restores every cart (or one) to the state its commands give applied exactly once, and logs a\n"
+     "Restores every cart (or one) to the state its commands give applied exactly once, and logs "
+     "a\n"
      "CartCorrected row; running it again changes nothing.",
      false, true, false, false},
     {"rebuild", "rivulet-cart rebuild [ID]",
@@ -111,14 +120,15 @@ static const subcommand_t subcommands[] = {
 static const subcommand_t *find_subcommand(const char *name)
 {
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-        if (strcmp(subcommands[i].name, name) == 0)
-            return &subcommands[i];
+        if (strcmp(subcommands[i].name, name) == 0) return &subcommands[i];
     return NULL;
 }
 
 static void help_subcommand(FILE *out, const subcommand_t *c)
 {
-    fprintf(out, "usage: %s\n\n%s\n\nconfiguration keys (-o KEY=VALUE, or KEY = VALUE lines in -c FILE):\n\n",
+    fprintf(out,
+            "usage: %s\n\n%s\n\nconfiguration keys (-o KEY=VALUE, or KEY = VALUE lines in -c "
+            "FILE):\n\n",
             c->synopsis, c->what);
     rv_conf_print_help(out, &cart_conf_table);
     fprintf(out, "\n");
@@ -134,14 +144,13 @@ static void help_subcommand(FILE *out, const subcommand_t *c)
         rv_conf_print_help(out, rv_avro_conf());
         fprintf(out, "\n");
     }
-    if (c->graph)
-        rv_conf_print_help(out, rv_graph_conf());
+    if (c->graph) rv_conf_print_help(out, rv_graph_conf());
 }
 
 static void help_config(FILE *out)
 {
-    const rv_conf_table_t *tables[] = {&cart_conf_table, rv_kafka_conf(), &rv_cql_conf_table, rv_avro_conf(),
-                                       rv_graph_conf()};
+    const rv_conf_table_t *tables[] = {&cart_conf_table, rv_kafka_conf(), &rv_cql_conf_table,
+                                       rv_avro_conf(), rv_graph_conf()};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         rv_conf_print_help(out, tables[i]);
         fprintf(out, "\n");
@@ -151,14 +160,12 @@ static void help_config(FILE *out)
 /* The options that take a value. */
 static bool known_flag(const char *arg)
 {
-    static const char *const flags[] = {"-c", "-o", "--idle-exit", "--crash-after", "--carts", "--commands",
-                                        "--since", "--file"};
+    static const char *const flags[] = {"-c",      "-o",         "--idle-exit", "--crash-after",
+                                        "--carts", "--commands", "--since",     "--file"};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
-        if (strcmp(arg, flags[i]) == 0)
-            return true;
+        if (strcmp(arg, flags[i]) == 0) return true;
     for (size_t i = 0; i < sizeof(shortcuts) / sizeof(shortcuts[0]); i++)
-        if (strcmp(arg, shortcuts[i].flag) == 0)
-            return true;
+        if (strcmp(arg, shortcuts[i].flag) == 0) return true;
     return false;
 }
 
@@ -188,8 +195,7 @@ static bool parse_time(const char *s, int64_t *out)
     }
     struct tm tm = {0};
     end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end || (*end && strcmp(end, "Z") != 0))
-        return false;
+    if (!end || (*end && strcmp(end, "Z") != 0)) return false;
     *out = (int64_t)timegm(&tm) * 1000;
     return true;
 }
@@ -245,17 +251,16 @@ int main(int argc, char **argv)
             free(pos);
             return APP_USAGE;
         } else if (strcmp(arg, "-c") == 0) {
-            if (rv_conf_load_file(a.conf, val, &err) != RV_OK)
-                goto bad;
+            if (rv_conf_load_file(a.conf, val, &err) != RV_OK) goto bad;
         } else if (strcmp(arg, "-o") == 0) {
-            if (rv_conf_set_pair(a.conf, val, &err) != RV_OK)
-                goto bad;
+            if (rv_conf_set_pair(a.conf, val, &err) != RV_OK) goto bad;
         } else if (strcmp(arg, "--idle-exit") == 0 || strcmp(arg, "--crash-after") == 0 ||
                    strcmp(arg, "--carts") == 0 || strcmp(arg, "--commands") == 0) {
             char *end;
             long long v = strtoll(val, &end, 10);
             if (*end || v < 0) {
-                fprintf(stderr, "rivulet-cart: %s: \"%s\" is not a non-negative integer\n", arg, val);
+                fprintf(stderr, "rivulet-cart: %s: \"%s\" is not a non-negative integer\n", arg,
+                        val);
                 goto usage_err;
             }
             if (arg[2] == 'i')
@@ -268,8 +273,10 @@ int main(int argc, char **argv)
                 a.commands = (int)v;
         } else if (strcmp(arg, "--since") == 0) {
             if (!parse_time(val, &a.since_ms)) {
-                fprintf(stderr, "rivulet-cart: --since: \"%s\" is neither Unix milliseconds nor "
-                                "YYYY-MM-DDTHH:MM:SSZ\n", val);
+                fprintf(stderr,
+                        "rivulet-cart: --since: \"%s\" is neither Unix milliseconds nor "
+                        "YYYY-MM-DDTHH:MM:SSZ\n",
+                        val);
                 goto usage_err;
             }
         } else if (strcmp(arg, "--file") == 0) {
@@ -277,21 +284,19 @@ int main(int argc, char **argv)
         } else {
             size_t k;
             for (k = 0; k < sizeof(shortcuts) / sizeof(shortcuts[0]); k++)
-                if (strcmp(arg, shortcuts[k].flag) == 0)
-                    break;
+                if (strcmp(arg, shortcuts[k].flag) == 0) break;
             if (k == sizeof(shortcuts) / sizeof(shortcuts[0])) {
                 fprintf(stderr, "rivulet-cart: unknown option %s (see rivulet-cart --help)\n", arg);
                 goto usage_err;
             }
             rv_conf_set(a.conf, shortcuts[k].key, val, NULL);
         }
-        if (takes)
-            i++;
+        if (takes) i++;
     }
     a.args = pos;
     /* Every key must belong to a component this program knows. */
-    const rv_conf_table_t *tables[] = {&cart_conf_table, rv_kafka_conf(), &rv_cql_conf_table, rv_avro_conf(),
-                                       rv_graph_conf()};
+    const rv_conf_table_t *tables[] = {&cart_conf_table, rv_kafka_conf(), &rv_cql_conf_table,
+                                       rv_avro_conf(), rv_graph_conf()};
     if (rv_conf_check(a.conf, tables, sizeof(tables) / sizeof(tables[0]), false, &err) != RV_OK)
         goto bad;
     if (!rv_conf_get(a.conf, "kafka.group.id"))

@@ -8,7 +8,8 @@
 #include "rivulet/cassandra.h"
 
 static const rv_conf_def_t cart_defs[] = {
-    {"cart.topic", RV_CONF_STRING, "cart-commands", 0, -1, NULL, "Kafka topic the commands arrive on."},
+    {"cart.topic", RV_CONF_STRING, "cart-commands", 0, -1, NULL,
+     "Kafka topic the commands arrive on."},
     {"cart.dlq.topic", RV_CONF_STRING, "cart-commands-dlq", 0, -1, NULL,
      "Kafka topic for records that cannot be used, with the reason in headers."},
     {"cart.topology", RV_CONF_ENUM, "parallel", 0, -1, "parallel|serial|atomic",
@@ -21,19 +22,23 @@ static const rv_conf_def_t cart_defs[] = {
      "Event id: uuid5 of topic/partition/offset, the record key (a UUID), or the event-id header."},
     {"cart.store", RV_CONF_ENUM, "sqlite", 0, -1, "sqlite|cassandra",
      "Where carts and events live: an SQLite file (embedded) or Cassandra."},
-    {"cart.sqlite.path", RV_CONF_STRING, "rivulet-cart.db", 0, -1, NULL, "The SQLite store's file."},
+    {"cart.sqlite.path", RV_CONF_STRING, "rivulet-cart.db", 0, -1, NULL,
+     "The SQLite store's file."},
     {"cart.cassandra.keyspace", RV_CONF_STRING, "rivulet_cart", 0, -1, NULL,
      "Cassandra keyspace of the carts and the event log (created when missing)."},
-    {"cart.cassandra.replication", RV_CONF_STRING, "{'class': 'SimpleStrategy', 'replication_factor': 1}", 0,
-     -1, NULL, "Replication of the keyspace when rivulet creates it."},
+    {"cart.cassandra.replication", RV_CONF_STRING,
+     "{'class': 'SimpleStrategy', 'replication_factor': 1}", 0, -1, NULL,
+     "Replication of the keyspace when rivulet creates it."},
     {"cart.cassandra.bucket", RV_CONF_MS, "1d", 60000, 3.2e10, NULL,
      "Width of the event log's time buckets: a cart's events of one bucket are one partition."},
     {"cart.lanes", RV_CONF_INT, "16", 1, 4096, NULL,
      "Service lanes: carts apply in parallel across lanes, one at a time within a cart."},
     {"cart.log.parallelism", RV_CONF_INT, "32", 1, 65536, NULL, "Event-log writes in flight."},
-    {"cart.retry.min", RV_CONF_MS, "10", 0, 3600000, NULL, "First retry delay of a service or log call."},
+    {"cart.retry.min", RV_CONF_MS, "10", 0, 3600000, NULL,
+     "First retry delay of a service or log call."},
     {"cart.retry.max", RV_CONF_MS, "5000", 0, 3600000, NULL, "Longest retry delay."},
-    {"cart.retry.factor", RV_CONF_DOUBLE, "0.2", 0, 10, NULL, "Random factor added to retry delays."},
+    {"cart.retry.factor", RV_CONF_DOUBLE, "0.2", 0, 10, NULL,
+     "Random factor added to retry delays."},
     {"cart.retry.max.retries", RV_CONF_INT, "-1", -1, 1e9, NULL,
      "Retries of one call before the stream fails (-1: no limit)."},
     {"cart.progress.interval", RV_CONF_MS, "1000", 0, 3600000, NULL,
@@ -59,7 +64,7 @@ struct cart_pipeline {
     rv_stage_t *cass_stages[4100]; /* Cassandra stages, for their counters */
     int n_cass;
     uint64_t async_retries; /* retries of the rv_retry lanes and log */
-    rv_stage_t *log_sink;          /* the CassandraSink of the event log, when there is one */
+    rv_stage_t *log_sink;   /* the CassandraSink of the event log, when there is one */
     cart_stats_t stats;
     void (*observer)(cart_pipeline_t *, void *);
     void *observer_opaque;
@@ -159,8 +164,7 @@ static void call_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
     bool log = c->log;
     free(c);
     if (err) {
-        if (rv_error_retriable(err))
-            p->async_retries++;
+        if (rv_error_retriable(err)) p->async_retries++;
     } else if (log) {
         p->stats.logged++;
     } else {
@@ -170,10 +174,8 @@ static void call_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
             p->stats.rejected++;
         else
             p->stats.skipped++;
-        if (p->topology == CART_ATOMIC && outcome == CART_APPLIED)
-            p->stats.logged++;
-        if (p->observer)
-            p->observer(p, p->observer_opaque);
+        if (p->topology == CART_ATOMIC && outcome == CART_APPLIED) p->stats.logged++;
+        if (p->observer) p->observer(p, p->observer_opaque);
     }
     rv_async_done(op, rv_env_payload(rv_async_env(op)), err);
 }
@@ -225,10 +227,8 @@ static void svc_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
             p->stats.rejected++;
         else
             p->stats.skipped++;
-        if (p->topology == CART_ATOMIC && outcome == CART_APPLIED)
-            p->stats.logged++;
-        if (p->observer)
-            p->observer(p, p->observer_opaque);
+        if (p->topology == CART_ATOMIC && outcome == CART_APPLIED) p->stats.logged++;
+        if (p->observer) p->observer(p, p->observer_opaque);
     }
     rv_error_destroy(err);
 }
@@ -239,8 +239,8 @@ static void svc_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
 static void svc_cmd(rv_cassandra_cmd_t *cmd, rv_env_t *env, void *opaque)
 {
     cart_pipeline_t *p = opaque;
-    cart_store_cassandra_service(p->store, cmd, rv_env_payload(env), p->mode, p->topology == CART_ATOMIC, svc_done,
-                                 p);
+    cart_store_cassandra_service(p->store, cmd, rv_env_payload(env), p->mode,
+                                 p->topology == CART_ATOMIC, svc_done, p);
 }
 
 /* CassandraBind: a job becomes its bound event-row INSERT. */
@@ -280,14 +280,16 @@ static rv_stage_t *lanes(cart_pipeline_t *p, rv_async_fn fn, const rv_backoff_t 
 
 /* partition(lanes) -> lanes x CassandraRetrySink(1): one command of a cart at
  * a time, carts in parallel. */
-static void cassandra_lanes(cart_pipeline_t *p, rv_cql_session_t *session, const rv_backoff_t *b, rv_stage_t **in)
+static void cassandra_lanes(cart_pipeline_t *p, rv_cql_session_t *session, const rv_backoff_t *b,
+                            rv_stage_t **in)
 {
     rv_graph_t *g = p->g;
     rv_stage_t *part = rv_stage_set_name(rv_partition(g, p->lanes, lane_of, p), "cart-lanes");
     for (int i = 0; i < p->lanes; i++) {
         char name[40];
         snprintf(name, sizeof(name), "cassandra-retry-sink-%d", i);
-        rv_stage_t *r = rv_stage_set_name(rv_cassandra_retry_sink(g, session, 1, svc_cmd, b, p), name);
+        rv_stage_t *r =
+            rv_stage_set_name(rv_cassandra_retry_sink(g, session, 1, svc_cmd, b, p), name);
         if (p->n_cass < (int)(sizeof(p->cass_stages) / sizeof(p->cass_stages[0])))
             p->cass_stages[p->n_cass++] = r;
         rv_link(part, r);
@@ -297,14 +299,16 @@ static void cassandra_lanes(cart_pipeline_t *p, rv_cql_session_t *session, const
 
 /* map -> CassandraBind -> CassandraSink: the event log written by the
  * library's own stages. Returns the bind (whose input the caller links). */
-static rv_stage_t *cassandra_log(cart_pipeline_t *p, rv_cql_session_t *session, const rv_backoff_t *b, int in_flight)
+static rv_stage_t *cassandra_log(cart_pipeline_t *p, rv_cql_session_t *session,
+                                 const rv_backoff_t *b, int in_flight)
 {
     rv_graph_t *g = p->g;
     rv_stage_t *bind = rv_stage_set_name(
-        rv_cassandra_bind(g, session, cart_store_cassandra_event_query(p->store), bind_event, p), "cassandra-bind");
-    rv_stage_t *sink = rv_stage_set_name(rv_cassandra_sink(g, session, in_flight), "cassandra-sink");
-    if (sink)
-        rv_cassandra_set_backoff(sink, b);
+        rv_cassandra_bind(g, session, cart_store_cassandra_event_query(p->store), bind_event, p),
+        "cassandra-bind");
+    rv_stage_t *sink =
+        rv_stage_set_name(rv_cassandra_sink(g, session, in_flight), "cassandra-sink");
+    if (sink) rv_cassandra_set_backoff(sink, b);
     rv_link(bind, sink);
     p->log_sink = sink;
     if (sink && p->n_cass < (int)(sizeof(p->cass_stages) / sizeof(p->cass_stages[0])))
@@ -322,9 +326,9 @@ static const void *kafka_value(void *payload, size_t *len, void *opaque)
 cart_pipeline_t *cart_pipeline_new(uv_loop_t *loop, const rv_conf_t *conf, cart_store_t *store,
                                    rv_error_t **errp)
 {
-    const rv_conf_table_t *tables[] = {&cart_conf_table, rv_kafka_conf(), rv_graph_conf(), rv_avro_conf()};
-    if (rv_conf_check(conf, tables, 4, true, errp) != RV_OK)
-        return NULL;
+    const rv_conf_table_t *tables[] = {&cart_conf_table, rv_kafka_conf(), rv_graph_conf(),
+                                       rv_avro_conf()};
+    if (rv_conf_check(conf, tables, 4, true, errp) != RV_OK) return NULL;
     const rv_conf_table_t *t = &cart_conf_table;
     cart_pipeline_t *p = calloc(1, sizeof(*p));
     if (!p) {
@@ -334,7 +338,7 @@ cart_pipeline_t *cart_pipeline_new(uv_loop_t *loop, const rv_conf_t *conf, cart_
     p->store = store;
     cart_topology_parse(rv_conf_str(conf, t, "cart.topology"), &p->topology);
     p->mode = strcmp(rv_conf_str(conf, t, "cart.mode"), "idempotent") == 0 ? CART_MODE_IDEMPOTENT
-                                                                          : CART_MODE_DUPLICATES;
+                                                                           : CART_MODE_DUPLICATES;
     rv_event_id_policy_parse(rv_conf_str(conf, t, "cart.event.id"), &p->id_policy, NULL);
     p->lanes = (int)rv_conf_int(conf, t, "cart.lanes");
     rv_avro_opts_t aopts;
@@ -361,11 +365,13 @@ cart_pipeline_t *cart_pipeline_new(uv_loop_t *loop, const rv_conf_t *conf, cart_
 
     p->source = rv_stage_set_name(rv_kafka_source(g, conf, topic), "kafka-source");
     rv_avro_deser_opts_t dopts = {.get = kafka_value, .dead_letter = true};
-    rv_stage_t *decode = rv_stage_set_name(rv_avro_deserializer(g, p->codec, &dopts), "avro-decode");
-    rv_stage_t *validate = rv_stage_set_name(rv_stage_new(g, &validate_ops, p, 1, 2), "cart-validate");
+    rv_stage_t *decode =
+        rv_stage_set_name(rv_avro_deserializer(g, p->codec, &dopts), "avro-decode");
+    rv_stage_t *validate =
+        rv_stage_set_name(rv_stage_new(g, &validate_ops, p, 1, 2), "cart-validate");
     rv_stage_t *rejects = rv_stage_set_name(rv_merge(g, 2, false), "rejects");
-    rv_stage_t *dlq =
-        rv_stage_set_name(rv_kafka_dead_letter(g, conf, rv_conf_str(conf, t, "cart.dlq.topic")), "dead-letters");
+    rv_stage_t *dlq = rv_stage_set_name(
+        rv_kafka_dead_letter(g, conf, rv_conf_str(conf, t, "cart.dlq.topic")), "dead-letters");
     rv_link(p->source, decode);
     rv_link_ports(decode, 0, validate, 0, 0);
     rv_link_ports(decode, 1, rejects, 0, 0);
@@ -408,7 +414,8 @@ cart_pipeline_t *cart_pipeline_new(uv_loop_t *loop, const rv_conf_t *conf, cart_
         out = lanes(p, service_call, &backoff, &in);
         rv_link(fan, in);
         rv_link(out, rv_stage_set_name(rv_ignore(g), "service-done"));
-        rv_stage_t *log = rv_stage_set_name(rv_retry(g, log_par, false, log_call, NULL, &backoff, p), "event-log");
+        rv_stage_t *log = rv_stage_set_name(
+            rv_retry(g, log_par, false, log_call, NULL, &backoff, p), "event-log");
         rv_link(fan, log);
         rv_link(log, rv_stage_set_name(rv_ignore(g), "log-done"));
         break;
@@ -416,7 +423,8 @@ cart_pipeline_t *cart_pipeline_new(uv_loop_t *loop, const rv_conf_t *conf, cart_
     case CART_SERIAL: {
         out = lanes(p, service_call, &backoff, &in);
         rv_link_ports(validate, 0, in, 0, 0);
-        rv_stage_t *log = rv_stage_set_name(rv_retry(g, log_par, true, log_call, NULL, &backoff, p), "event-log");
+        rv_stage_t *log =
+            rv_stage_set_name(rv_retry(g, log_par, true, log_call, NULL, &backoff, p), "event-log");
         rv_link(out, log);
         rv_link(log, rv_stage_set_name(rv_ignore(g), "done"));
         break;
@@ -433,14 +441,14 @@ cart_pipeline_t *cart_pipeline_new(uv_loop_t *loop, const rv_conf_t *conf, cart_
 
 void cart_pipeline_destroy(cart_pipeline_t *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     rv_graph_destroy(p->g);
     rv_avro_codec_destroy(p->codec);
     free(p);
 }
 
-void cart_pipeline_set_observer(cart_pipeline_t *p, void (*fn)(cart_pipeline_t *, void *), void *opaque)
+void cart_pipeline_set_observer(cart_pipeline_t *p, void (*fn)(cart_pipeline_t *, void *),
+                                void *opaque)
 {
     p->observer = fn;
     p->observer_opaque = opaque;

@@ -29,10 +29,10 @@ typedef enum cart_topology { CART_PARALLEL = 0, CART_SERIAL = 1, CART_ATOMIC = 2
 extern const rv_conf_table_t cart_conf_table;
 
 typedef struct cart_stats {
-    uint64_t applied, rejected, skipped;  /* service outcomes */
-    uint64_t logged;                      /* event rows written */
-    uint64_t retries;                     /* service or log calls retried */
-    uint64_t dead_letters;                /* records sent to the dead-letter topic */
+    uint64_t applied, rejected, skipped; /* service outcomes */
+    uint64_t logged;                     /* event rows written */
+    uint64_t retries;                    /* service or log calls retried */
+    uint64_t dead_letters;               /* records sent to the dead-letter topic */
 } cart_stats_t;
 
 typedef struct cart_pipeline cart_pipeline_t;
@@ -52,7 +52,8 @@ cart_mode_t cart_pipeline_mode(const cart_pipeline_t *p);
 
 /* Calls fn after every service outcome (for progress and for --crash-after,
  * which must stop at an exact count). */
-void cart_pipeline_set_observer(cart_pipeline_t *p, void (*fn)(cart_pipeline_t *p, void *opaque), void *opaque);
+void cart_pipeline_set_observer(cart_pipeline_t *p, void (*fn)(cart_pipeline_t *p, void *opaque),
+                                void *opaque);
 
 rv_err_t cart_topology_parse(const char *s, cart_topology_t *out);
 const char *cart_topology_name(cart_topology_t t);

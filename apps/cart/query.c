@@ -72,8 +72,7 @@ static void got_events(void *opaque, rv_error_t *err, cart_row_t *rows, size_t n
                                     .offset = rows[i].ev.offset,
                                     .correction = rows[i].correction,
                                     .event = &rows[i].ev};
-        if (rows[i].correction)
-            r->corrections++;
+        if (rows[i].correction) r->corrections++;
     }
     rv_error_t *e = NULL;
     if (rv_find_duplicates(le, n, &r->dups, &r->n_dups, &e) != RV_OK ||
@@ -95,7 +94,8 @@ static void got_events(void *opaque, rv_error_t *err, cart_row_t *rows, size_t n
     char name[64 + 37];
     char id[37];
     rv_uuid_format(&r->cart_id, id);
-    int len = snprintf(name, sizeof(name), "correction/%s/%lld/%zu", id, (long long)r->table.revision, r->rows);
+    int len = snprintf(name, sizeof(name), "correction/%s/%lld/%zu", id,
+                       (long long)r->table.revision, r->rows);
     rv_uuid_t cid;
     rv_uuid_v5(&rv_uuid_ns_rivulet, name, (size_t)len, &cid);
     op->s->ops->correct(op->s, &r->cart_id, r->table.revision, &r->expected, &cid, corrected, op);
@@ -112,7 +112,8 @@ static void got_cart(void *opaque, rv_error_t *err, const cart_state_t *state)
     op->s->ops->get_events(op->s, &op->r->cart_id, 0, got_events, op);
 }
 
-static void start(cart_store_t *s, const rv_uuid_t *id, bool compensate, cart_report_fn cb, void *opaque)
+static void start(cart_store_t *s, const rv_uuid_t *id, bool compensate, cart_report_fn cb,
+                  void *opaque)
 {
     check_op_t *op = calloc(1, sizeof(*op));
     cart_report_t *r = calloc(1, sizeof(*r));
@@ -169,14 +170,10 @@ static void one_done(void *opaque, rv_error_t *err, cart_report_t *r)
         for (size_t i = 0; i < r->n_dups; i++)
             a->t.extra_rows += r->dups[i].count - 1;
     }
-    if (!r->table_ok)
-        a->t.table_differs++;
-    if (!r->ledger_ok)
-        a->t.ledger_differs++;
-    if (r->corrected)
-        a->t.corrected++;
-    if (a->per_cart)
-        a->per_cart(a->opaque, NULL, r);
+    if (!r->table_ok) a->t.table_differs++;
+    if (!r->ledger_ok) a->t.ledger_differs++;
+    if (r->corrected) a->t.corrected++;
+    if (a->per_cart) a->per_cart(a->opaque, NULL, r);
     cart_report_free(r);
     next_cart(a);
 }
@@ -219,8 +216,7 @@ static void got_ids(void *opaque, rv_error_t *err, const rv_uuid_t *ids, size_t 
         free(a);
         return;
     }
-    if (n)
-        memcpy(a->ids, ids, n * sizeof(*ids));
+    if (n) memcpy(a->ids, ids, n * sizeof(*ids));
     a->n = n;
     next_cart(a);
 }

@@ -15,9 +15,9 @@ typedef struct cart_report {
     size_t rows, unique, corrections;
     size_t n_dups;
     rv_duplicate_t *dups; /* owned; free() */
-    bool table_ok;  /* table == expected */
-    bool ledger_ok; /* ledger == expected */
-    bool corrected; /* compensation wrote a correction */
+    bool table_ok;        /* table == expected */
+    bool ledger_ok;       /* ledger == expected */
+    bool corrected;       /* compensation wrote a correction */
 } cart_report_t;
 
 typedef void (*cart_report_fn)(void *opaque, rv_error_t *err, cart_report_t *report);
@@ -36,7 +36,8 @@ typedef struct cart_totals {
     size_t carts, carts_with_dups, dup_events, extra_rows, table_differs, ledger_differs, corrected;
 } cart_totals_t;
 void cart_check_all(cart_store_t *s, bool compensate, cart_report_fn per_cart,
-                    void (*done)(void *opaque, rv_error_t *err, const cart_totals_t *t), void *opaque);
+                    void (*done)(void *opaque, rv_error_t *err, const cart_totals_t *t),
+                    void *opaque);
 
 void cart_report_free(cart_report_t *r);
 

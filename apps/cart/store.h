@@ -40,7 +40,7 @@ typedef void (*cart_done_fn)(void *opaque, rv_error_t *err, cart_outcome_t outco
 /* One row of the event log as read back. */
 typedef struct cart_row {
     cart_event_t ev;
-    rv_uuid_t time;        /* the row's timeuuid */
+    rv_uuid_t time; /* the row's timeuuid */
     bool correction;
     cart_state_t *snapshot; /* corrections only; owned by the row list */
 } cart_row_t;
@@ -57,7 +57,8 @@ typedef struct cart_store_ops {
     /* The service: read the cart, apply the command, write it back with a
      * conditional update on the version. A lost race is RV_ERR_NOT_APPLIED
      * (retriable); the caller retries with backoff. */
-    void (*apply)(cart_store_t *s, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb, void *opaque);
+    void (*apply)(cart_store_t *s, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb,
+                  void *opaque);
     /* The event log: one row for the job's event. In idempotent mode the row's
      * time is a function of the job, so logging twice writes the same row. */
     void (*log_event)(cart_store_t *s, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb,
@@ -67,14 +68,16 @@ typedef struct cart_store_ops {
                           void *opaque);
     void (*get_cart)(cart_store_t *s, const rv_uuid_t *id, cart_state_fn cb, void *opaque);
     /* Events of a cart since since_ms (0: all), in time order. */
-    void (*get_events)(cart_store_t *s, const rv_uuid_t *id, int64_t since_ms, cart_rows_fn cb, void *opaque);
+    void (*get_events)(cart_store_t *s, const rv_uuid_t *id, int64_t since_ms, cart_rows_fn cb,
+                       void *opaque);
     void (*list_carts)(cart_store_t *s, cart_ids_fn cb, void *opaque);
     /* Compensation: replace the cart's state with `fixed` if its revision is
-     * still `seen_version` (the revision the check read), and log a CartCorrected row (with event id
-     * `correction_id`) in the same write when the store can (SQLite, the
-     * Cassandra ledger layout) or right after. */
-    void (*correct)(cart_store_t *s, const rv_uuid_t *id, int64_t seen_version, const cart_state_t *fixed,
-                    const rv_uuid_t *correction_id, cart_done_fn cb, void *opaque);
+     * still `seen_version` (the revision the check read), and log a CartCorrected row (with event
+     * id `correction_id`) in the same write when the store can (SQLite, the Cassandra ledger
+     * layout) or right after. */
+    void (*correct)(cart_store_t *s, const rv_uuid_t *id, int64_t seen_version,
+                    const cart_state_t *fixed, const rv_uuid_t *correction_id, cart_done_fn cb,
+                    void *opaque);
     /* Closes connections; cb runs when every handle is closed. */
     void (*close)(cart_store_t *s, void (*cb)(void *opaque), void *opaque);
 } cart_store_ops_t;
@@ -109,10 +112,11 @@ struct rv_cql_stmt;
 struct rv_cassandra_cmd;
 struct rv_cql_session *cart_store_cassandra_session(cart_store_t *s);
 const char *cart_store_cassandra_event_query(cart_store_t *s);
-rv_err_t cart_store_cassandra_bind_event(cart_store_t *s, struct rv_cql_stmt *stmt, const cart_job_t *job,
-                                         cart_mode_t mode);
-void cart_store_cassandra_service(cart_store_t *s, struct rv_cassandra_cmd *cmd, const cart_job_t *job,
-                                  cart_mode_t mode, bool and_log, cart_done_fn cb, void *opaque);
+rv_err_t cart_store_cassandra_bind_event(cart_store_t *s, struct rv_cql_stmt *stmt,
+                                         const cart_job_t *job, cart_mode_t mode);
+void cart_store_cassandra_service(cart_store_t *s, struct rv_cassandra_cmd *cmd,
+                                  const cart_job_t *job, cart_mode_t mode, bool and_log,
+                                  cart_done_fn cb, void *opaque);
 
 /* Reads rows with a store call and hands them to the caller in one list
  * (helpers for the query side). */

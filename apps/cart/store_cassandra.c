@@ -49,7 +49,6 @@ static uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-
 enum {
     Q_GET,          /* split: read a cart */
     Q_INSERT,       /* split: create a cart if it does not exist */
@@ -83,39 +82,55 @@ typedef struct cass_store {
 } cass_store_t;
 
 static const char *table_ddl[] = {
-    "CREATE TABLE IF NOT EXISTS %s.carts (cart_id uuid PRIMARY KEY, owner uuid, items map<uuid, int>, "
+    "CREATE TABLE IF NOT EXISTS %s.carts (cart_id uuid PRIMARY KEY, owner uuid, items map<uuid, "
+    "int>, "
     "version bigint, deleted boolean, positions text, buckets set<bigint>, revision bigint)",
-    "CREATE TABLE IF NOT EXISTS %s.cart_events (cart_id uuid, bucket bigint, event_time timeuuid, event_id uuid, "
-    "type text, arg uuid, count int, kpartition int, koffset bigint, ts_ms bigint, correction boolean, "
+    "CREATE TABLE IF NOT EXISTS %s.cart_events (cart_id uuid, bucket bigint, event_time timeuuid, "
+    "event_id uuid, "
+    "type text, arg uuid, count int, kpartition int, koffset bigint, ts_ms bigint, correction "
+    "boolean, "
     "snapshot text, PRIMARY KEY ((cart_id, bucket), event_time, event_id))",
-    "CREATE TABLE IF NOT EXISTS %s.cart_ledger (cart_id uuid, owner uuid static, items map<uuid, int> static, "
+    "CREATE TABLE IF NOT EXISTS %s.cart_ledger (cart_id uuid, owner uuid static, items map<uuid, "
+    "int> static, "
     "version bigint static, deleted boolean static, positions text static, revision bigint static, "
     "event_time timeuuid, event_id uuid, "
-    "type text, arg uuid, count int, kpartition int, koffset bigint, ts_ms bigint, correction boolean, "
+    "type text, arg uuid, count int, kpartition int, koffset bigint, ts_ms bigint, correction "
+    "boolean, "
     "snapshot text, PRIMARY KEY (cart_id, event_time, event_id))",
 };
 
 static const char *query_text[NQ] = {
-    [Q_GET] = "SELECT owner, items, version, deleted, positions, revision FROM %s.carts WHERE cart_id = ?",
-    [Q_INSERT] = "INSERT INTO %s.carts (cart_id, owner, items, version, deleted, positions, buckets, revision) "
+    [Q_GET] = "SELECT owner, items, version, deleted, positions, revision FROM %s.carts WHERE "
+              "cart_id = ?",
+    [Q_INSERT] = "INSERT INTO %s.carts (cart_id, owner, items, version, deleted, positions, "
+                 "buckets, revision) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, 1) IF NOT EXISTS",
-    [Q_UPDATE] = "UPDATE %s.carts SET owner = ?, items = ?, version = ?, deleted = ?, positions = ?, "
-                 "buckets = buckets + ?, revision = ? WHERE cart_id = ? IF revision = ?",
-    [Q_EVENT] = "INSERT INTO %s.cart_events (cart_id, bucket, event_time, event_id, type, arg, count, kpartition, "
+    [Q_UPDATE] =
+        "UPDATE %s.carts SET owner = ?, items = ?, version = ?, deleted = ?, positions = ?, "
+        "buckets = buckets + ?, revision = ? WHERE cart_id = ? IF revision = ?",
+    [Q_EVENT] = "INSERT INTO %s.cart_events (cart_id, bucket, event_time, event_id, type, arg, "
+                "count, kpartition, "
                 "koffset, ts_ms, correction, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [Q_BUCKETS] = "SELECT buckets FROM %s.carts WHERE cart_id = ?",
-    [Q_EVENTS] = "SELECT event_time, event_id, type, arg, count, kpartition, koffset, ts_ms, correction, snapshot "
-                 "FROM %s.cart_events WHERE cart_id = ? AND bucket = ? AND event_time >= minTimeuuid(?)",
+    [Q_EVENTS] =
+        "SELECT event_time, event_id, type, arg, count, kpartition, koffset, ts_ms, correction, "
+        "snapshot "
+        "FROM %s.cart_events WHERE cart_id = ? AND bucket = ? AND event_time >= minTimeuuid(?)",
     [Q_IDS] = "SELECT DISTINCT cart_id FROM %s.carts",
-    [L_GET] = "SELECT owner, items, version, deleted, positions, revision FROM %s.cart_ledger WHERE cart_id = ? "
+    [L_GET] = "SELECT owner, items, version, deleted, positions, revision FROM %s.cart_ledger "
+              "WHERE cart_id = ? "
               "LIMIT 1",
-    [L_INSERT_STATE] = "UPDATE %s.cart_ledger SET owner = ?, items = ?, version = ?, deleted = ?, positions = ?, "
-                       "revision = 1 WHERE cart_id = ? IF revision = null",
-    [L_UPDATE_STATE] = "UPDATE %s.cart_ledger SET owner = ?, items = ?, version = ?, deleted = ?, positions = ?, "
-                       "revision = ? WHERE cart_id = ? IF revision = ?",
-    [L_EVENT] = "INSERT INTO %s.cart_ledger (cart_id, event_time, event_id, type, arg, count, kpartition, koffset, "
+    [L_INSERT_STATE] =
+        "UPDATE %s.cart_ledger SET owner = ?, items = ?, version = ?, deleted = ?, positions = ?, "
+        "revision = 1 WHERE cart_id = ? IF revision = null",
+    [L_UPDATE_STATE] =
+        "UPDATE %s.cart_ledger SET owner = ?, items = ?, version = ?, deleted = ?, positions = ?, "
+        "revision = ? WHERE cart_id = ? IF revision = ?",
+    [L_EVENT] = "INSERT INTO %s.cart_ledger (cart_id, event_time, event_id, type, arg, count, "
+                "kpartition, koffset, "
                 "ts_ms, correction, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    [L_EVENTS] = "SELECT event_time, event_id, type, arg, count, kpartition, koffset, ts_ms, correction, snapshot "
+    [L_EVENTS] = "SELECT event_time, event_id, type, arg, count, kpartition, koffset, ts_ms, "
+                 "correction, snapshot "
                  "FROM %s.cart_ledger WHERE cart_id = ? AND event_time >= minTimeuuid(?)",
     [L_IDS] = "SELECT DISTINCT cart_id FROM %s.cart_ledger",
 };
@@ -126,14 +141,14 @@ static const struct cart_store_ops cassandra_ops;
 
 static rv_error_t *copy_err(const rv_error_t *e, const char *what)
 {
-    return rv_error_new(rv_error_code(e), rv_error_retriable(e), "cassandra: %s: %s", what, rv_error_msg(e));
+    return rv_error_new(rv_error_code(e), rv_error_retriable(e), "cassandra: %s: %s", what,
+                        rv_error_msg(e));
 }
 
 static rv_err_t bind_items(rv_cql_stmt_t *st, size_t i, const cart_state_t *s)
 {
     rv_cql_coll_t *c = rv_cql_coll_new(RV_CQL_MAP);
-    if (!c)
-        return RV_ERR_NOMEM;
+    if (!c) return RV_ERR_NOMEM;
     for (size_t k = 0; k < s->n_items; k++) {
         rv_cql_coll_add_uuid(c, s->items[k].item.b);
         rv_cql_coll_add_int(c, s->items[k].count);
@@ -170,8 +185,8 @@ static rv_error_t *read_state(const rv_cql_result_t *res, size_t row, size_t c, 
         if (rv_cql_iter_init(&it, &v) == RV_OK) {
             while (rv_cql_iter_next(&it, &k) == RV_OK && rv_cql_iter_next(&it, &n) == RV_OK) {
                 if (s->n_items == CART_MAX_ITEMS)
-                    return rv_error_new(RV_ERR_OVERFLOW, false, "cassandra: cart has more than %d items",
-                                        CART_MAX_ITEMS);
+                    return rv_error_new(RV_ERR_OVERFLOW, false,
+                                        "cassandra: cart has more than %d items", CART_MAX_ITEMS);
                 rv_cql_value_get_uuid(&k, s->items[s->n_items].item.b);
                 rv_cql_value_get_int(&n, &s->items[s->n_items].count);
                 s->n_items++;
@@ -181,7 +196,8 @@ static rv_error_t *read_state(const rv_cql_result_t *res, size_t row, size_t c, 
     /* The map comes back in Cassandra's uuid order; the domain keeps items in
      * byte order, so sort (insertion sort: a cart has few items). */
     for (size_t i = 1; i < s->n_items; i++)
-        for (size_t j = i; j > 0 && rv_uuid_compare(&s->items[j - 1].item, &s->items[j].item) > 0; j--) {
+        for (size_t j = i; j > 0 && rv_uuid_compare(&s->items[j - 1].item, &s->items[j].item) > 0;
+             j--) {
             cart_item_t t = s->items[j];
             s->items[j] = s->items[j - 1];
             s->items[j - 1] = t;
@@ -198,7 +214,6 @@ static rv_error_t *read_state(const rv_cql_result_t *res, size_t row, size_t c, 
     return err;
 }
 
-
 /* Where a command's event row goes: its time bucket and its row time, both
  * from the command record's timestamp, so the service (which records the
  * bucket in the cart row) and the event log agree without talking. In
@@ -206,7 +221,8 @@ static rv_error_t *read_state(const rv_cql_result_t *res, size_t row, size_t c, 
  * rewrites the row); in duplicates mode each attempt gets random clock bits,
  * hence its own row. */
 static uint64_t wall_ms(void);
-static void command_row(cass_store_t *s, const cart_job_t *job, cart_mode_t mode, int64_t *bucket, rv_uuid_t *t)
+static void command_row(cass_store_t *s, const cart_job_t *job, cart_mode_t mode, int64_t *bucket,
+                        rv_uuid_t *t)
 {
     uint64_t ts = (uint64_t)(job->ts_ms > 0 ? job->ts_ms : 0);
     *bucket = (int64_t)(ts / (uint64_t)s->bucket_ms);
@@ -219,15 +235,16 @@ static void command_row(cass_store_t *s, const cart_job_t *job, cart_mode_t mode
         rv_timeuuid_for(ts, (uint32_t)job->offset, &job->event_id, t);
     } else {
         uint64_t r = s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull;
-        rv_timeuuid_make(ts, (uint32_t)job->offset, (uint16_t)(r >> 50), (r >> 8) | 0x010000000000ull, t);
+        rv_timeuuid_make(ts, (uint32_t)job->offset, (uint16_t)(r >> 50),
+                         (r >> 8) | 0x010000000000ull, t);
     }
 }
 
 /* Binds an event row's columns from `first` on, in the order of Q_EVENT after
  * its bucket (event_time, event_id, type, arg, count, kpartition, koffset,
  * ts_ms, correction, snapshot). */
-static void bind_event(rv_cql_stmt_t *st, size_t first, const cart_event_t *ev, const rv_uuid_t *time,
-                       const cart_state_t *snapshot)
+static void bind_event(rv_cql_stmt_t *st, size_t first, const cart_event_t *ev,
+                       const rv_uuid_t *time, const cart_state_t *snapshot)
 {
     rv_cql_bind_uuid(st, first, time->b);
     rv_cql_bind_uuid(st, first + 1, ev->event_id.b);
@@ -249,8 +266,7 @@ static void bind_event(rv_cql_stmt_t *st, size_t first, const cart_event_t *ev, 
 static void bind_bucket_set(rv_cql_stmt_t *st, size_t i, int64_t bucket)
 {
     rv_cql_coll_t *c = rv_cql_coll_new(RV_CQL_SET);
-    if (c)
-        rv_cql_coll_add_bigint(c, bucket);
+    if (c) rv_cql_coll_add_bigint(c, bucket);
     rv_cql_bind_coll(st, i, c);
     rv_cql_coll_destroy(c);
 }
@@ -306,20 +322,23 @@ static void op_finish(op_t *op, rv_error_t *err)
     cb(opaque, err, outcome);
 }
 
-static void session_step(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
+static void session_step(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err,
+                         void *opaque)
 {
     op_t *op = opaque;
     op->next(op, res, err);
 }
 
-static void cmd_step(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
+static void cmd_step(rv_cassandra_cmd_t *cmd, rv_cql_result_t *res, const rv_error_t *err,
+                     void *opaque)
 {
     op_t *op = opaque;
     op->next(op, res, err);
 }
 
 /* Sends a statement or a batch; the op ends here when it cannot start. */
-static void exec_step(op_t *op, rv_cql_stmt_t *st, rv_cql_batch_t *b, bool idempotent, op_step_fn fn)
+static void exec_step(op_t *op, rv_cql_stmt_t *st, rv_cql_batch_t *b, bool idempotent,
+                      op_step_fn fn)
 {
     rv_error_t *err = NULL;
     bool started;
@@ -337,7 +356,8 @@ static void exec_step(op_t *op, rv_cql_stmt_t *st, rv_cql_batch_t *b, bool idemp
     rv_cql_stmt_destroy(st);
     rv_cql_batch_destroy(b);
     if (!started)
-        op_finish(op, err ? err : rv_error_new(RV_ERR_STATE, false, "cassandra: request did not start"));
+        op_finish(op, err ? err
+                          : rv_error_new(RV_ERR_STATE, false, "cassandra: request did not start"));
 }
 
 static void after_write(op_t *op, rv_cql_result_t *res, const rv_error_t *err);
@@ -388,10 +408,15 @@ static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
     /* Ledger: the conditional state write and the event row, one partition, one batch. */
     cart_event_t ev;
     if (op->kind == OP_CORRECT)
-        ev = (cart_event_t){.type = EV_CART_CORRECTED, .cart_id = *id, .event_id = op->correction_id,
-                            .partition = -1, .offset = -1, .ts_ms = (int64_t)wall_ms()};
+        ev = (cart_event_t){.type = EV_CART_CORRECTED,
+                            .cart_id = *id,
+                            .event_id = op->correction_id,
+                            .partition = -1,
+                            .offset = -1,
+                            .ts_ms = (int64_t)wall_ms()};
     else
-        cart_event_from_cmd(&op->job.cmd, &op->job.event_id, op->job.partition, op->job.offset, op->job.ts_ms, &ev);
+        cart_event_from_cmd(&op->job.cmd, &op->job.event_id, op->job.partition, op->job.offset,
+                            op->job.ts_ms, &ev);
     rv_cql_stmt_t *e = rv_cql_stmt_new_prepared(s->q[L_EVENT]);
     rv_cql_bind_uuid(e, 0, id->b);
     bind_event(e, 1, &ev, &t, snapshot);
@@ -428,8 +453,12 @@ static rv_cql_stmt_t *event_statement(cass_store_t *s, const cart_job_t *job, ca
 static void write_correction_row(op_t *op)
 {
     cass_store_t *s = op->s;
-    cart_event_t ev = {.type = EV_CART_CORRECTED, .cart_id = op->job.cmd.cart_id, .event_id = op->correction_id,
-                       .partition = -1, .offset = -1, .ts_ms = (int64_t)wall_ms()};
+    cart_event_t ev = {.type = EV_CART_CORRECTED,
+                       .cart_id = op->job.cmd.cart_id,
+                       .event_id = op->correction_id,
+                       .partition = -1,
+                       .offset = -1,
+                       .ts_ms = (int64_t)wall_ms()};
     rv_uuid_t t = op->correction_time;
     rv_cql_stmt_t *e = rv_cql_stmt_new_prepared(s->q[Q_EVENT]);
     rv_cql_bind_uuid(e, 0, ev.cart_id.b);
@@ -457,7 +486,8 @@ static void after_read(op_t *op, rv_cql_result_t *res, const rv_error_t *err)
         /* The command side owns positions: keep them. */
         op->fixed.applied = read.applied;
         if (read.revision != op->state.revision) {
-            op_finish(op, rv_error_new(RV_ERR_NOT_APPLIED, true, "cart changed since it was checked"));
+            op_finish(op,
+                      rv_error_new(RV_ERR_NOT_APPLIED, true, "cart changed since it was checked"));
             return;
         }
         op->step = 1;
@@ -501,8 +531,9 @@ static void after_write(op_t *op, rv_cql_result_t *res, const rv_error_t *err)
     int applied = rv_cql_result_applied(res);
     rv_cql_result_destroy(res);
     if (applied == 0) {
-        op_finish(op, rv_error_new(RV_ERR_NOT_APPLIED, true, "cart %s: version changed concurrently",
-                                   op->existed ? "update" : "insert"));
+        op_finish(op,
+                  rv_error_new(RV_ERR_NOT_APPLIED, true, "cart %s: version changed concurrently",
+                               op->existed ? "update" : "insert"));
         return;
     }
     /* Split layout correction: the state is written, now the CartCorrected row. */
@@ -514,8 +545,8 @@ static void after_write(op_t *op, rv_cql_result_t *res, const rv_error_t *err)
     op_finish(op, NULL);
 }
 
-static op_t *op_new(cass_store_t *s, op_kind_t kind, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb,
-                    void *opaque)
+static op_t *op_new(cass_store_t *s, op_kind_t kind, const cart_job_t *job, cart_mode_t mode,
+                    cart_done_fn cb, void *opaque)
 {
     op_t *op = calloc(1, sizeof(*op));
     if (!op) {
@@ -524,8 +555,7 @@ static op_t *op_new(cass_store_t *s, op_kind_t kind, const cart_job_t *job, cart
     }
     op->s = s;
     op->kind = kind;
-    if (job)
-        op->job = *job;
+    if (job) op->job = *job;
     op->mode = mode;
     op->cb = cb;
     op->opaque = opaque;
@@ -539,24 +569,24 @@ static void read_cart(op_t *op, const rv_uuid_t *id)
     exec_step(op, q, NULL, true, after_read);
 }
 
-static void c_apply(cart_store_t *base, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb, void *opaque)
+static void c_apply(cart_store_t *base, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb,
+                    void *opaque)
 {
     cass_store_t *s = (cass_store_t *)base;
     op_t *op = op_new(s, OP_APPLY, job, mode, cb, opaque);
-    if (op)
-        read_cart(op, &job->cmd.cart_id);
+    if (op) read_cart(op, &job->cmd.cart_id);
 }
 
-static void c_log_event(cart_store_t *base, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb,
-                        void *opaque)
+static void c_log_event(cart_store_t *base, const cart_job_t *job, cart_mode_t mode,
+                        cart_done_fn cb, void *opaque)
 {
     cass_store_t *s = (cass_store_t *)base;
     op_t *op = op_new(s, OP_LOG, job, mode, cb, opaque);
-    if (!op)
-        return;
+    if (!op) return;
     if (s->ledger) {
         /* The ledger has no separate log write: apply_and_log does both. */
-        op_finish(op, rv_error_new(RV_ERR_STATE, false, "the ledger layout logs only with apply_and_log"));
+        op_finish(op, rv_error_new(RV_ERR_STATE, false,
+                                   "the ledger layout logs only with apply_and_log"));
         return;
     }
     /* Idempotent mode writes the same row again on a retry; duplicates mode
@@ -564,13 +594,12 @@ static void c_log_event(cart_store_t *base, const cart_job_t *job, cart_mode_t m
     exec_step(op, event_statement(s, job, mode), NULL, mode == CART_MODE_IDEMPOTENT, after_write);
 }
 
-static void c_apply_and_log(cart_store_t *base, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb,
-                            void *opaque)
+static void c_apply_and_log(cart_store_t *base, const cart_job_t *job, cart_mode_t mode,
+                            cart_done_fn cb, void *opaque)
 {
     cass_store_t *s = (cass_store_t *)base;
     op_t *op = op_new(s, OP_APPLY_LOG, job, mode, cb, opaque);
-    if (!op)
-        return;
+    if (!op) return;
     if (!s->ledger) {
         op_finish(op, rv_error_new(RV_ERR_STATE, false,
                                    "apply_and_log needs the ledger layout (cart.topology=atomic)"));
@@ -579,12 +608,12 @@ static void c_apply_and_log(cart_store_t *base, const cart_job_t *job, cart_mode
     read_cart(op, &job->cmd.cart_id);
 }
 
-static void c_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_version, const cart_state_t *fixed,
-                      const rv_uuid_t *correction_id, cart_done_fn cb, void *opaque)
+static void c_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_version,
+                      const cart_state_t *fixed, const rv_uuid_t *correction_id, cart_done_fn cb,
+                      void *opaque)
 {
     op_t *op = op_new((cass_store_t *)base, OP_CORRECT, NULL, CART_MODE_DUPLICATES, cb, opaque);
-    if (!op)
-        return;
+    if (!op) return;
     op->job.cmd.cart_id = *id;
     op->fixed = *fixed;
     op->state.revision = seen_version; /* the revision the check read */
@@ -604,8 +633,9 @@ const char *cart_store_cassandra_event_query(cart_store_t *base)
     return base->ops == &cassandra_ops ? ((cass_store_t *)base)->event_query : NULL;
 }
 
-void cart_store_cassandra_service(cart_store_t *base, rv_cassandra_cmd_t *cmd, const cart_job_t *job,
-                                  cart_mode_t mode, bool and_log, cart_done_fn cb, void *opaque)
+void cart_store_cassandra_service(cart_store_t *base, rv_cassandra_cmd_t *cmd,
+                                  const cart_job_t *job, cart_mode_t mode, bool and_log,
+                                  cart_done_fn cb, void *opaque)
 {
     cass_store_t *s = (cass_store_t *)base;
     op_t *op = calloc(1, sizeof(*op));
@@ -613,19 +643,25 @@ void cart_store_cassandra_service(cart_store_t *base, rv_cassandra_cmd_t *cmd, c
         rv_cassandra_cmd_done(cmd, rv_error_new(RV_ERR_NOMEM, true, "out of memory"));
         return;
     }
-    *op = (op_t){.s = s, .kind = and_log ? OP_APPLY_LOG : OP_APPLY, .job = *job, .mode = mode, .cb = cb,
-                 .opaque = opaque, .cmd = cmd};
+    *op = (op_t){.s = s,
+                 .kind = and_log ? OP_APPLY_LOG : OP_APPLY,
+                 .job = *job,
+                 .mode = mode,
+                 .cb = cb,
+                 .opaque = opaque,
+                 .cmd = cmd};
     rv_cassandra_cmd_set_data(cmd, op, free); /* a previous attempt's op goes now */
     if (and_log != s->ledger) {
-        op_finish(op, rv_error_new(RV_ERR_STATE, false, "cassandra: %s does not match the %s layout",
-                                   and_log ? "apply_and_log" : "apply", s->ledger ? "ledger" : "split"));
+        op_finish(
+            op, rv_error_new(RV_ERR_STATE, false, "cassandra: %s does not match the %s layout",
+                             and_log ? "apply_and_log" : "apply", s->ledger ? "ledger" : "split"));
         return;
     }
     read_cart(op, &job->cmd.cart_id);
 }
 
-rv_err_t cart_store_cassandra_bind_event(cart_store_t *base, rv_cql_stmt_t *stmt, const cart_job_t *job,
-                                         cart_mode_t mode)
+rv_err_t cart_store_cassandra_bind_event(cart_store_t *base, rv_cql_stmt_t *stmt,
+                                         const cart_job_t *job, cart_mode_t mode)
 {
     cass_store_t *s = (cass_store_t *)base;
     cart_event_t ev;
@@ -672,7 +708,8 @@ static void read_op_free(read_op_t *r)
     free(r);
 }
 
-static void got_cart(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
+static void got_cart(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err,
+                     void *opaque)
 {
     read_op_t *r = opaque;
     cart_state_t st;
@@ -722,8 +759,7 @@ static rv_error_t *take_rows(read_op_t *r, const rv_cql_result_t *res)
         if (r->n == r->cap) {
             size_t cap = r->cap ? r->cap * 2 : 64;
             cart_row_t *nr = realloc(r->rows, cap * sizeof(*nr));
-            if (!nr)
-                return rv_error_new(RV_ERR_NOMEM, true, "out of memory");
+            if (!nr) return rv_error_new(RV_ERR_NOMEM, true, "out of memory");
             r->rows = nr;
             r->cap = cap;
         }
@@ -734,8 +770,8 @@ static rv_error_t *take_rows(read_op_t *r, const rv_cql_result_t *res)
         char *type = rv_cql_result_get_text_dup(res, i, 2);
         rv_err_t trc = cart_event_type_parse(type, &row->ev.type);
         if (trc != RV_OK) {
-            rv_error_t *e = rv_error_new(RV_ERR_DECODE, false, "event log: unknown event type \"%s\"",
-                                         type ? type : "");
+            rv_error_t *e = rv_error_new(RV_ERR_DECODE, false,
+                                         "event log: unknown event type \"%s\"", type ? type : "");
             free(type);
             return e;
         }
@@ -773,14 +809,14 @@ static bool keep_paging(read_op_t *r, const rv_cql_result_t *res)
     if (!rv_cql_result_has_more_pages(res) || !rv_cql_result_paging_state(res, &state, &len))
         return false;
     r->paging = malloc(len);
-    if (!r->paging)
-        return false;
+    if (!r->paging) return false;
     memcpy(r->paging, state, len);
     r->paging_len = len;
     return true;
 }
 
-static void got_events_page(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
+static void got_events_page(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err,
+                            void *opaque)
 {
     read_op_t *r = opaque;
     if (err) {
@@ -794,8 +830,7 @@ static void got_events_page(rv_cql_session_t *ss, rv_cql_result_t *res, const rv
         rows_done(r, e);
         return;
     }
-    if (!more)
-        r->next_bucket++;
+    if (!more) r->next_bucket++;
     next_events_page(r);
 }
 
@@ -809,21 +844,19 @@ static void next_events_page(read_op_t *r)
     rv_cql_stmt_t *q = rv_cql_stmt_new_prepared(s->q[s->ledger ? L_EVENTS : Q_EVENTS]);
     rv_cql_bind_uuid(q, 0, r->id.b);
     size_t i = 1;
-    if (!s->ledger)
-        rv_cql_bind_bigint(q, i++, r->buckets[r->next_bucket]);
+    if (!s->ledger) rv_cql_bind_bigint(q, i++, r->buckets[r->next_bucket]);
     rv_cql_bind_timestamp(q, i, r->since_ms);
     rv_cql_stmt_set_idempotent(q, true);
     rv_cql_stmt_set_page_size(q, 1000);
-    if (r->paging)
-        rv_cql_stmt_set_paging_state(q, r->paging, r->paging_len);
+    if (r->paging) rv_cql_stmt_set_paging_state(q, r->paging, r->paging_len);
     rv_error_t *err = NULL;
     rv_cql_request_t *req = rv_cql_execute(s->session, q, got_events_page, r, &err);
     rv_cql_stmt_destroy(q);
-    if (!req)
-        rows_done(r, err);
+    if (!req) rows_done(r, err);
 }
 
-static void got_buckets(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
+static void got_buckets(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err,
+                        void *opaque)
 {
     read_op_t *r = opaque;
     if (err) {
@@ -843,8 +876,7 @@ static void got_buckets(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_err
             while (rv_cql_iter_next(&it, &b) == RV_OK) {
                 int64_t x = 0;
                 rv_cql_value_get_bigint(&b, &x);
-                if (x >= first)
-                    r->buckets[r->nbuckets++] = x;
+                if (x >= first) r->buckets[r->nbuckets++] = x;
             }
         }
     }
@@ -852,7 +884,8 @@ static void got_buckets(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_err
     next_events_page(r);
 }
 
-static void c_get_events(cart_store_t *base, const rv_uuid_t *id, int64_t since_ms, cart_rows_fn cb, void *opaque)
+static void c_get_events(cart_store_t *base, const rv_uuid_t *id, int64_t since_ms, cart_rows_fn cb,
+                         void *opaque)
 {
     cass_store_t *s = (cass_store_t *)base;
     read_op_t *r = calloc(1, sizeof(*r));
@@ -876,8 +909,7 @@ static void c_get_events(cart_store_t *base, const rv_uuid_t *id, int64_t since_
     rv_error_t *err = NULL;
     rv_cql_request_t *req = rv_cql_execute(s->session, q, got_buckets, r, &err);
     rv_cql_stmt_destroy(q);
-    if (!req)
-        rows_done(r, err);
+    if (!req) rows_done(r, err);
 }
 
 static void next_ids_page(read_op_t *r);
@@ -888,7 +920,8 @@ static void ids_done(read_op_t *r, rv_error_t *err)
     read_op_free(r);
 }
 
-static void got_ids_page(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
+static void got_ids_page(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err,
+                         void *opaque)
 {
     read_op_t *r = opaque;
     if (err) {
@@ -924,13 +957,11 @@ static void next_ids_page(read_op_t *r)
     rv_cql_stmt_t *q = rv_cql_stmt_new_prepared(s->q[s->ledger ? L_IDS : Q_IDS]);
     rv_cql_stmt_set_idempotent(q, true);
     rv_cql_stmt_set_page_size(q, 1000);
-    if (r->paging)
-        rv_cql_stmt_set_paging_state(q, r->paging, r->paging_len);
+    if (r->paging) rv_cql_stmt_set_paging_state(q, r->paging, r->paging_len);
     rv_error_t *err = NULL;
     rv_cql_request_t *req = rv_cql_execute(s->session, q, got_ids_page, r, &err);
     rv_cql_stmt_destroy(q);
-    if (!req)
-        ids_done(r, err);
+    if (!req) ids_done(r, err);
 }
 
 static void c_list_carts(cart_store_t *base, cart_ids_fn cb, void *opaque)
@@ -955,8 +986,7 @@ static void session_closed(rv_cql_session_t *ss, const rv_error_t *err, void *op
     void *cbo = s->close_opaque;
     rv_cql_session_destroy(ss);
     free(s);
-    if (cb)
-        cb(cbo);
+    if (cb) cb(cbo);
 }
 
 static void c_close(cart_store_t *base, void (*cb)(void *), void *opaque)
@@ -991,16 +1021,15 @@ typedef struct opening {
 static void opened_connect(rv_cql_session_t *ss, const rv_error_t *err, void *opaque)
 {
     opening_t *o = opaque;
-    if (err)
-        o->err = copy_err(err, "connect");
+    if (err) o->err = copy_err(err, "connect");
     o->done = true;
 }
 
-static void opened_ddl(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err, void *opaque)
+static void opened_ddl(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err,
+                       void *opaque)
 {
     opening_t *o = opaque;
-    if (err && !o->err)
-        o->err = copy_err(err, "create schema");
+    if (err && !o->err) o->err = copy_err(err, "create schema");
     rv_cql_result_destroy(res);
     o->done = true;
 }
@@ -1033,14 +1062,13 @@ typedef struct prep_slot {
     rv_cql_prepared_t **slot;
 } prep_slot_t;
 
-static void prepared_one(rv_cql_session_t *ss, rv_cql_prepared_t *p, const rv_error_t *err, void *opaque)
+static void prepared_one(rv_cql_session_t *ss, rv_cql_prepared_t *p, const rv_error_t *err,
+                         void *opaque)
 {
     prep_slot_t *ps = opaque;
-    if (err && !ps->o->err)
-        ps->o->err = copy_err(err, "prepare");
+    if (err && !ps->o->err) ps->o->err = copy_err(err, "prepare");
     *ps->slot = p;
-    if (--ps->o->pending == 0)
-        ps->o->done = true;
+    if (--ps->o->pending == 0) ps->o->done = true;
 }
 
 cart_store_t *cart_store_cassandra_open(uv_loop_t *loop, const rv_conf_t *conf, rv_error_t **errp)
@@ -1048,9 +1076,11 @@ cart_store_t *cart_store_cassandra_open(uv_loop_t *loop, const rv_conf_t *conf, 
     const rv_conf_table_t *t = &cart_conf_table;
     const char *ks = rv_conf_str(conf, t, "cart.cassandra.keyspace");
     for (const char *p = ks; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_') || strlen(ks) > 48) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_') ||
+            strlen(ks) > 48) {
             rv_error_set(errp, RV_ERR_CONFIG, false,
-                         "cart.cassandra.keyspace: \"%s\" must be lower-case letters, digits and _", ks);
+                         "cart.cassandra.keyspace: \"%s\" must be lower-case letters, digits and _",
+                         ks);
             return NULL;
         }
     cass_store_t *s = calloc(1, sizeof(*s));
@@ -1073,13 +1103,12 @@ cart_store_t *cart_store_cassandra_open(uv_loop_t *loop, const rv_conf_t *conf, 
     }
     opening_t o = {.s = s};
     rv_error_t *err = NULL;
-    if (rv_cql_session_connect(s->session, opened_connect, &o, &err) != RV_OK)
-        o.err = err;
+    if (rv_cql_session_connect(s->session, opened_connect, &o, &err) != RV_OK) o.err = err;
     char text[1024];
     bool ok = !o.err && wait_for(loop, &o);
     if (ok) {
-        snprintf(text, sizeof(text), "CREATE KEYSPACE IF NOT EXISTS %s WITH replication = %s", s->ks,
-                 rv_conf_str(conf, t, "cart.cassandra.replication"));
+        snprintf(text, sizeof(text), "CREATE KEYSPACE IF NOT EXISTS %s WITH replication = %s",
+                 s->ks, rv_conf_str(conf, t, "cart.cassandra.replication"));
         ok = ddl(s, loop, &o, text);
     }
     for (size_t i = 0; ok && i < sizeof(table_ddl) / sizeof(table_ddl[0]); i++) {
@@ -1104,7 +1133,9 @@ cart_store_t *cart_store_cassandra_open(uv_loop_t *loop, const rv_conf_t *conf, 
                 ;
     }
     if (!ok) {
-        rv_error_give(errp, o.err ? o.err : rv_error_new(RV_ERR_UNAVAILABLE, true, "cassandra: not reachable"));
+        rv_error_give(errp,
+                      o.err ? o.err
+                            : rv_error_new(RV_ERR_UNAVAILABLE, true, "cassandra: not reachable"));
         rv_cql_session_destroy(s->session);
         uv_run(loop, UV_RUN_NOWAIT);
         free(s);

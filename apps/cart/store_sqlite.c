@@ -31,7 +31,6 @@ static uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-
 typedef struct sqlite_store {
     cart_store_t base;
     sqlite3 *db;
@@ -44,10 +43,12 @@ static const char *schema =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
     "CREATE TABLE IF NOT EXISTS carts ("
-    "  cart_id TEXT PRIMARY KEY, owner TEXT NOT NULL, items TEXT NOT NULL, version INTEGER NOT NULL,"
+    "  cart_id TEXT PRIMARY KEY, owner TEXT NOT NULL, items TEXT NOT NULL, version INTEGER NOT "
+    "NULL,"
     "  deleted INTEGER NOT NULL, positions TEXT NOT NULL, revision INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS cart_events ("
-    "  cart_id TEXT NOT NULL, time_ticks INTEGER NOT NULL, time_uuid TEXT NOT NULL, event_id TEXT NOT NULL,"
+    "  cart_id TEXT NOT NULL, time_ticks INTEGER NOT NULL, time_uuid TEXT NOT NULL, event_id TEXT "
+    "NOT NULL,"
     "  type TEXT NOT NULL, arg TEXT NOT NULL, count INTEGER NOT NULL, partition INTEGER NOT NULL,"
     "  offset INTEGER NOT NULL, ts_ms INTEGER NOT NULL, correction INTEGER NOT NULL, snapshot TEXT,"
     "  PRIMARY KEY (cart_id, time_ticks, time_uuid, event_id)) WITHOUT ROWID;";
@@ -56,7 +57,8 @@ static rv_error_t *db_error(sqlite_store_t *s, const char *what)
 {
     int code = sqlite3_extended_errcode(s->db);
     bool busy = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
-    return rv_error_new(busy ? RV_ERR_UNAVAILABLE : RV_ERR_IO, busy, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
+    return rv_error_new(busy ? RV_ERR_UNAVAILABLE : RV_ERR_IO, busy, "sqlite: %s: %s", what,
+                        sqlite3_errmsg(s->db));
 }
 
 static rv_error_t *exec(sqlite_store_t *s, const char *sql)
@@ -80,8 +82,7 @@ static void bind_uuid(sqlite3_stmt *st, int i, const rv_uuid_t *u)
 static void column_uuid(sqlite3_stmt *st, int i, rv_uuid_t *u)
 {
     const char *s = (const char *)sqlite3_column_text(st, i);
-    if (!s || rv_uuid_parse(s, strlen(s), u, NULL) != RV_OK)
-        memset(u, 0, sizeof(*u));
+    if (!s || rv_uuid_parse(s, strlen(s), u, NULL) != RV_OK) memset(u, 0, sizeof(*u));
 }
 
 /* Loads a cart; a missing cart is a fresh state. */
@@ -91,10 +92,8 @@ static rv_error_t *load(sqlite_store_t *s, const rv_uuid_t *id, cart_state_t *st
     sqlite3_reset(s->get);
     bind_uuid(s->get, 1, id);
     int rc = sqlite3_step(s->get);
-    if (rc == SQLITE_DONE)
-        return NULL;
-    if (rc != SQLITE_ROW)
-        return db_error(s, "read cart");
+    if (rc == SQLITE_DONE) return NULL;
+    if (rc != SQLITE_ROW) return db_error(s, "read cart");
     st->exists = true;
     column_uuid(s->get, 0, &st->owner);
     rv_error_t *err = NULL;
@@ -102,7 +101,8 @@ static rv_error_t *load(sqlite_store_t *s, const rv_uuid_t *id, cart_state_t *st
         return err;
     st->version = sqlite3_column_int64(s->get, 2);
     st->deleted = sqlite3_column_int(s->get, 3) != 0;
-    if (rv_positions_parse((const char *)sqlite3_column_text(s->get, 4), &st->applied, &err) != RV_OK)
+    if (rv_positions_parse((const char *)sqlite3_column_text(s->get, 4), &st->applied, &err) !=
+        RV_OK)
         return err;
     st->revision = sqlite3_column_int64(s->get, 5);
     return NULL;
@@ -110,8 +110,8 @@ static rv_error_t *load(sqlite_store_t *s, const rv_uuid_t *id, cart_state_t *st
 
 /* Writes a cart if its revision is still seen_revision (when it existed), with
  * the next revision. */
-static rv_error_t *save(sqlite_store_t *s, const rv_uuid_t *id, const cart_state_t *st, bool existed,
-                        int64_t seen_revision)
+static rv_error_t *save(sqlite_store_t *s, const rv_uuid_t *id, const cart_state_t *st,
+                        bool existed, int64_t seen_revision)
 {
     char items[CART_MAX_ITEMS * 50 + 1], pos[RV_POSITIONS_MAX * 32 + 1];
     cart_items_format(st, items, sizeof(items));
@@ -125,16 +125,13 @@ static rv_error_t *save(sqlite_store_t *s, const rv_uuid_t *id, const cart_state
     sqlite3_bind_int(q, 5, st->deleted);
     sqlite3_bind_text(q, 6, pos, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 8, existed ? seen_revision + 1 : 1);
-    if (existed)
-        sqlite3_bind_int64(q, 7, seen_revision);
-    if (sqlite3_step(q) != SQLITE_DONE)
-        return db_error(s, "write cart");
+    if (existed) sqlite3_bind_int64(q, 7, seen_revision);
+    if (sqlite3_step(q) != SQLITE_DONE) return db_error(s, "write cart");
     if (sqlite3_changes(s->db) != 1)
-        return rv_error_new(RV_ERR_NOT_APPLIED, true, "cart changed concurrently (revision %" PRId64 ")",
-                            seen_revision);
+        return rv_error_new(RV_ERR_NOT_APPLIED, true,
+                            "cart changed concurrently (revision %" PRId64 ")", seen_revision);
     return NULL;
 }
-
 
 static rv_error_t *insert_event(sqlite_store_t *s, const cart_event_t *ev, const rv_uuid_t *time,
                                 const cart_state_t *snapshot)
@@ -144,8 +141,9 @@ static rv_error_t *insert_event(sqlite_store_t *s, const cart_event_t *ev, const
     uint64_t ms = rv_timeuuid_unix_ms(time);
     /* The full 60-bit timestamp orders rows written within one millisecond. */
     uint64_t ticks = ((uint64_t)(time->b[6] & 0x0f) << 56) | ((uint64_t)time->b[7] << 48) |
-                     ((uint64_t)time->b[4] << 40) | ((uint64_t)time->b[5] << 32) | ((uint64_t)time->b[0] << 24) |
-                     ((uint64_t)time->b[1] << 16) | ((uint64_t)time->b[2] << 8) | time->b[3];
+                     ((uint64_t)time->b[4] << 40) | ((uint64_t)time->b[5] << 32) |
+                     ((uint64_t)time->b[0] << 24) | ((uint64_t)time->b[1] << 16) |
+                     ((uint64_t)time->b[2] << 8) | time->b[3];
     (void)ms;
     bind_uuid(q, 1, &ev->cart_id);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)ticks);
@@ -163,15 +161,15 @@ static rv_error_t *insert_event(sqlite_store_t *s, const cart_event_t *ev, const
         sqlite3_bind_text(q, 12, snap, -1, free);
     else
         sqlite3_bind_null(q, 12);
-    if (sqlite3_step(q) != SQLITE_DONE)
-        return db_error(s, "insert event");
+    if (sqlite3_step(q) != SQLITE_DONE) return db_error(s, "insert event");
     return NULL;
 }
 
 static void event_time(sqlite_store_t *s, const cart_job_t *job, cart_mode_t mode, rv_uuid_t *t)
 {
     if (mode == CART_MODE_IDEMPOTENT)
-        rv_timeuuid_for((uint64_t)(job->ts_ms > 0 ? job->ts_ms : 0), (uint32_t)job->offset, &job->event_id, t);
+        rv_timeuuid_for((uint64_t)(job->ts_ms > 0 ? job->ts_ms : 0), (uint32_t)job->offset,
+                        &job->event_id, t);
     else
         rv_timeuuid_next(&s->tgen, wall_ms(), t);
 }
@@ -181,8 +179,7 @@ static rv_error_t *do_apply(sqlite_store_t *s, const cart_job_t *job, cart_mode_
                             cart_outcome_t *outcome)
 {
     cart_state_t *st = malloc(sizeof(*st));
-    if (!st)
-        return rv_error_new(RV_ERR_NOMEM, true, "out of memory");
+    if (!st) return rv_error_new(RV_ERR_NOMEM, true, "out of memory");
     rv_error_t *err = load(s, &job->cmd.cart_id, st);
     if (err) {
         free(st);
@@ -203,12 +200,12 @@ static rv_error_t *do_apply(sqlite_store_t *s, const cart_job_t *job, cart_mode_
         rv_positions_advance(&st->applied, job->partition, job->offset);
         write = write || existed; /* remember the position even of a rejected command */
     }
-    if (write && st->exists)
-        err = save(s, &job->cmd.cart_id, st, existed, seen);
+    if (write && st->exists) err = save(s, &job->cmd.cart_id, st, existed, seen);
     if (!err && log) {
         cart_event_t ev;
         rv_uuid_t t;
-        cart_event_from_cmd(&job->cmd, &job->event_id, job->partition, job->offset, job->ts_ms, &ev);
+        cart_event_from_cmd(&job->cmd, &job->event_id, job->partition, job->offset, job->ts_ms,
+                            &ev);
         event_time(s, job, mode, &t);
         err = insert_event(s, &ev, &t, NULL);
     }
@@ -227,7 +224,8 @@ static void in_tx(sqlite_store_t *s, const cart_job_t *job, cart_mode_t mode, bo
         } else {
             cart_event_t ev;
             rv_uuid_t t;
-            cart_event_from_cmd(&job->cmd, &job->event_id, job->partition, job->offset, job->ts_ms, &ev);
+            cart_event_from_cmd(&job->cmd, &job->event_id, job->partition, job->offset, job->ts_ms,
+                                &ev);
             event_time(s, job, mode, &t);
             err = insert_event(s, &ev, &t, NULL);
         }
@@ -240,19 +238,20 @@ static void in_tx(sqlite_store_t *s, const cart_job_t *job, cart_mode_t mode, bo
     cb(opaque, err, outcome);
 }
 
-static void s_apply(cart_store_t *base, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb, void *opaque)
+static void s_apply(cart_store_t *base, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb,
+                    void *opaque)
 {
     in_tx((sqlite_store_t *)base, job, mode, true, false, cb, opaque);
 }
 
-static void s_log_event(cart_store_t *base, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb,
-                        void *opaque)
+static void s_log_event(cart_store_t *base, const cart_job_t *job, cart_mode_t mode,
+                        cart_done_fn cb, void *opaque)
 {
     in_tx((sqlite_store_t *)base, job, mode, false, true, cb, opaque);
 }
 
-static void s_apply_and_log(cart_store_t *base, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb,
-                            void *opaque)
+static void s_apply_and_log(cart_store_t *base, const cart_job_t *job, cart_mode_t mode,
+                            cart_done_fn cb, void *opaque)
 {
     in_tx((sqlite_store_t *)base, job, mode, true, true, cb, opaque);
 }
@@ -278,14 +277,17 @@ void cart_rows_free(cart_row_t *rows, size_t n)
     free(rows);
 }
 
-static void s_get_events(cart_store_t *base, const rv_uuid_t *id, int64_t since_ms, cart_rows_fn cb, void *opaque)
+static void s_get_events(cart_store_t *base, const rv_uuid_t *id, int64_t since_ms, cart_rows_fn cb,
+                         void *opaque)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
     sqlite3_stmt *q = s->events;
     sqlite3_reset(q);
     bind_uuid(q, 1, id);
     /* ticks of since_ms: (ms * 10000 + Gregorian offset) */
-    sqlite3_bind_int64(q, 2, since_ms > 0 ? (sqlite3_int64)((uint64_t)since_ms * 10000u + 0x01B21DD213814000ull) : 0);
+    sqlite3_bind_int64(
+        q, 2,
+        since_ms > 0 ? (sqlite3_int64)((uint64_t)since_ms * 10000u + 0x01B21DD213814000ull) : 0);
     cart_row_t *rows = NULL;
     size_t n = 0, cap = 0;
     rv_error_t *err = NULL;
@@ -318,7 +320,8 @@ static void s_get_events(cart_store_t *base, const rv_uuid_t *id, int64_t since_
         r->correction = sqlite3_column_int(q, 8) != 0;
         if (r->correction) {
             r->snapshot = malloc(sizeof(cart_state_t));
-            if (!r->snapshot || cart_snapshot_parse((const char *)sqlite3_column_text(q, 9), r->snapshot) != RV_OK) {
+            if (!r->snapshot || cart_snapshot_parse((const char *)sqlite3_column_text(q, 9),
+                                                    r->snapshot) != RV_OK) {
                 free(r->snapshot);
                 err = rv_error_new(RV_ERR_DECODE, false, "event log: bad correction snapshot");
                 break;
@@ -327,8 +330,7 @@ static void s_get_events(cart_store_t *base, const rv_uuid_t *id, int64_t since_
         }
         n++;
     }
-    if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-        err = db_error(s, "read events");
+    if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW) err = db_error(s, "read events");
     sqlite3_reset(q);
     cb(opaque, err, err ? NULL : rows, err ? 0 : n);
     cart_rows_free(rows, n);
@@ -354,15 +356,15 @@ static void s_list_carts(cart_store_t *base, cart_ids_fn cb, void *opaque)
         }
         column_uuid(s->ids, 0, &ids[n++]);
     }
-    if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-        err = db_error(s, "list carts");
+    if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW) err = db_error(s, "list carts");
     sqlite3_reset(s->ids);
     cb(opaque, err, ids, err ? 0 : n);
     free(ids);
 }
 
-static void s_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_revision, const cart_state_t *fixed,
-                      const rv_uuid_t *correction_id, cart_done_fn cb, void *opaque)
+static void s_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_revision,
+                      const cart_state_t *fixed, const rv_uuid_t *correction_id, cart_done_fn cb,
+                      void *opaque)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
     rv_error_t *err = exec(s, "BEGIN IMMEDIATE");
@@ -377,8 +379,12 @@ static void s_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_revi
             else if (copy.exists)
                 err = save(s, id, &copy, cur->exists, seen_revision);
             if (!err) {
-                cart_event_t ev = {.type = EV_CART_CORRECTED, .cart_id = *id, .event_id = *correction_id,
-                                   .partition = -1, .offset = -1, .ts_ms = (int64_t)wall_ms()};
+                cart_event_t ev = {.type = EV_CART_CORRECTED,
+                                   .cart_id = *id,
+                                   .event_id = *correction_id,
+                                   .partition = -1,
+                                   .offset = -1,
+                                   .ts_ms = (int64_t)wall_ms()};
                 rv_uuid_t t;
                 rv_timeuuid_next(&s->tgen, wall_ms(), &t);
                 err = insert_event(s, &ev, &t, &copy);
@@ -405,8 +411,7 @@ static void s_close(cart_store_t *base, void (*cb)(void *), void *opaque)
     sqlite3_finalize(s->ids);
     sqlite3_close(s->db);
     free(s);
-    if (cb)
-        cb(opaque);
+    if (cb) cb(opaque);
 }
 
 static const cart_store_ops_t sqlite_ops = {
@@ -444,17 +449,23 @@ cart_store_t *cart_store_sqlite_open(uv_loop_t *loop, const char *path, rv_error
         sqlite3_stmt **st;
         const char *sql;
     } stmts[] = {
-        {&s->get, "SELECT owner, items, version, deleted, positions, revision FROM carts WHERE cart_id = ?1"},
-        {&s->insert_cart, "INSERT INTO carts (cart_id, owner, items, version, deleted, positions, revision) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8)"},
-        {&s->update_cart, "UPDATE carts SET owner = ?2, items = ?3, version = ?4, deleted = ?5, positions = ?6, "
-                          "revision = ?8 WHERE cart_id = ?1 AND revision = ?7"},
-        {&s->insert_event, "INSERT OR REPLACE INTO cart_events (cart_id, time_ticks, time_uuid, event_id, type, "
-                           "arg, count, partition, offset, ts_ms, correction, snapshot) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
-        {&s->events, "SELECT time_uuid, event_id, type, arg, count, partition, offset, ts_ms, correction, "
-                     "snapshot FROM cart_events WHERE cart_id = ?1 AND time_ticks >= ?2 ORDER BY time_ticks"},
-        {&s->ids, "SELECT cart_id FROM carts UNION SELECT DISTINCT cart_id FROM cart_events ORDER BY 1"},
+        {&s->get, "SELECT owner, items, version, deleted, positions, revision FROM carts WHERE "
+                  "cart_id = ?1"},
+        {&s->insert_cart,
+         "INSERT INTO carts (cart_id, owner, items, version, deleted, positions, revision) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8)"},
+        {&s->update_cart,
+         "UPDATE carts SET owner = ?2, items = ?3, version = ?4, deleted = ?5, positions = ?6, "
+         "revision = ?8 WHERE cart_id = ?1 AND revision = ?7"},
+        {&s->insert_event,
+         "INSERT OR REPLACE INTO cart_events (cart_id, time_ticks, time_uuid, event_id, type, "
+         "arg, count, partition, offset, ts_ms, correction, snapshot) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+        {&s->events,
+         "SELECT time_uuid, event_id, type, arg, count, partition, offset, ts_ms, correction, "
+         "snapshot FROM cart_events WHERE cart_id = ?1 AND time_ticks >= ?2 ORDER BY time_ticks"},
+        {&s->ids,
+         "SELECT cart_id FROM carts UNION SELECT DISTINCT cart_id FROM cart_events ORDER BY 1"},
     };
     for (size_t i = 0; !err && i < sizeof(stmts) / sizeof(stmts[0]); i++)
         if (sqlite3_prepare_v2(s->db, stmts[i].sql, -1, stmts[i].st, NULL) != SQLITE_OK)

@@ -60,8 +60,7 @@ static double run_plain(int64_t n, int64_t *s1, int64_t *s2)
 
 static void done(rv_graph_t *g, const rv_error_t *st, void *opaque)
 {
-    if (st)
-        fprintf(stderr, "graph failed: %s\n", rv_error_msg(st));
+    if (st) fprintf(stderr, "graph failed: %s\n", rv_error_msg(st));
     *(int *)opaque = 1;
 }
 
@@ -113,19 +112,19 @@ int main(int argc, char **argv)
         p1 = p2 = e1 = e2 = 0;
         double tp = run_plain(n, &p1, &p2);
         double te = run_engine(n, cap, &e1, &e2);
-        if (tp < best_plain)
-            best_plain = tp;
-        if (te < best_engine)
-            best_engine = te;
+        if (tp < best_plain) best_plain = tp;
+        if (te < best_engine) best_engine = te;
     }
     if (p1 != e1 || p2 != e2) {
         fprintf(stderr, "results differ: plain %" PRId64 " engine %" PRId64 "\n", p1, e1);
         return 1;
     }
     double rp = n / best_plain, re = n / best_engine;
-    printf("elements            %" PRId64 " (best of %d runs, edge capacity %s)\n", n, repeats, cap);
+    printf("elements            %" PRId64 " (best of %d runs, edge capacity %s)\n", n, repeats,
+           cap);
     printf("plain loop          %12.0f elements/s  (%.2f ns/element)\n", rp, 1e9 / rp);
-    printf("engine              %12.0f elements/s  (%.2f ns/element, %d stages)\n", re, 1e9 / re, stages);
+    printf("engine              %12.0f elements/s  (%.2f ns/element, %d stages)\n", re, 1e9 / re,
+           stages);
     printf("ratio engine/plain  %12.3f\n", re / rp);
     printf("engine cost         %12.2f ns per element per stage (over the plain loop)\n",
            (1e9 / re - 1e9 / rp) / stages);

@@ -35,7 +35,7 @@ typedef enum rv_conf_type {
 } rv_conf_type_t;
 
 typedef struct rv_conf_def {
-    const char *name;    /* full key, e.g. "graph.edge.capacity" */
+    const char *name; /* full key, e.g. "graph.edge.capacity" */
     rv_conf_type_t type;
     const char *dflt;    /* default as text; NULL means "unset" (strings only) */
     double min, max;     /* inclusive range for INT, DOUBLE and MS; ignored when min > max */
@@ -44,9 +44,9 @@ typedef struct rv_conf_def {
 } rv_conf_def_t;
 
 typedef struct rv_conf_table {
-    const char *component;   /* e.g. "engine" */
-    const char *title;       /* a heading for CONFIGURATION.md */
-    const char *passthrough; /* prefix whose unknown keys pass through, or NULL */
+    const char *component;       /* e.g. "engine" */
+    const char *title;           /* a heading for CONFIGURATION.md */
+    const char *passthrough;     /* prefix whose unknown keys pass through, or NULL */
     const char *passthrough_doc; /* what the pass-through keys are, for the docs */
     const rv_conf_def_t *defs;
     size_t ndefs;
@@ -81,8 +81,8 @@ rv_err_t rv_conf_load_file(rv_conf_t *c, const char *path, rv_error_t **errp);
 const char *rv_conf_get(const rv_conf_t *c, const char *key);
 
 /* Calls fn for every key in insertion order; stops early when fn returns false. */
-void rv_conf_foreach(const rv_conf_t *c, bool (*fn)(const char *key, const char *value, void *opaque),
-                     void *opaque);
+void rv_conf_foreach(const rv_conf_t *c,
+                     bool (*fn)(const char *key, const char *value, void *opaque), void *opaque);
 
 /* Checks every key of c against the tables: a key must be defined in one of them
  * or lie under one table's pass-through prefix, and its value must parse and be

@@ -46,7 +46,8 @@ extern const rv_uuid_t rv_uuid_ns_rivulet;
 /* A time-based (version 1) UUID — Cassandra's timeuuid — for the instant
  * unix_ms plus `ticks` 100-ns ticks (0..9999), with the given 14-bit clock
  * sequence and 48-bit node. Such UUIDs sort by time in Cassandra. */
-void rv_timeuuid_make(uint64_t unix_ms, uint32_t ticks, uint16_t clock_seq, uint64_t node, rv_uuid_t *out);
+void rv_timeuuid_make(uint64_t unix_ms, uint32_t ticks, uint16_t clock_seq, uint64_t node,
+                      rv_uuid_t *out);
 /* The Unix time in milliseconds of a version 1 UUID. */
 uint64_t rv_timeuuid_unix_ms(const rv_uuid_t *u);
 
@@ -106,7 +107,8 @@ typedef struct rv_positions {
 
 /* True when (partition, offset) is at or below the stored offset of its partition. */
 bool rv_positions_seen(const rv_positions_t *ps, int32_t partition, int64_t offset);
-/* Records (partition, offset) when it is newer. RV_ERR_OVERFLOW past RV_POSITIONS_MAX partitions. */
+/* Records (partition, offset) when it is newer. RV_ERR_OVERFLOW past RV_POSITIONS_MAX partitions.
+ */
 rv_err_t rv_positions_advance(rv_positions_t *ps, int32_t partition, int64_t offset);
 /* Text form "p:o,p:o" (for a text column); parsing checks every number. */
 size_t rv_positions_format(const rv_positions_t *ps, char *out, size_t cap);
@@ -118,10 +120,10 @@ rv_err_t rv_positions_parse(const char *s, rv_positions_t *out, rv_error_t **err
  * application's own event struct. */
 typedef struct rv_logged_event {
     rv_uuid_t event_id;
-    rv_uuid_t time;     /* a timeuuid: when this row was written */
-    int32_t partition;  /* where the command came from, -1 when unknown */
+    rv_uuid_t time;    /* a timeuuid: when this row was written */
+    int32_t partition; /* where the command came from, -1 when unknown */
     int64_t offset;
-    bool correction;    /* a compensating row written by the query side */
+    bool correction; /* a compensating row written by the query side */
     const void *event;
 } rv_logged_event_t;
 

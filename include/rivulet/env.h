@@ -38,7 +38,7 @@ typedef void (*rv_free_fn)(void *p);
 /* Metadata of the record that started an element. Fields a source does not know
  * stay at their "none" values: NULL pointers, -1 for numbers. */
 typedef struct rv_meta {
-    const char *topic;    /* Kafka topic, or another source's name */
+    const char *topic; /* Kafka topic, or another source's name */
     int32_t partition;
     int64_t offset;
     int64_t timestamp_ms;

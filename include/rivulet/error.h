@@ -25,21 +25,21 @@ extern "C" {
 
 typedef enum rv_err {
     RV_OK = 0,
-    RV_ERR_NOMEM = -1,       /* an allocation failed */
-    RV_ERR_INVALID = -2,     /* an argument is invalid */
-    RV_ERR_CONFIG = -3,      /* a configuration key or value is invalid */
-    RV_ERR_STATE = -4,       /* the call is not allowed in the object's current state */
-    RV_ERR_TIMEOUT = -5,     /* a deadline passed */
-    RV_ERR_CANCELLED = -6,   /* the work was cancelled or the graph aborted */
-    RV_ERR_OVERFLOW = -7,    /* a bounded buffer or a size limit was exceeded */
-    RV_ERR_DECODE = -8,      /* input bytes are malformed */
-    RV_ERR_ENCODE = -9,      /* a value cannot be encoded */
-    RV_ERR_IO = -10,         /* an I/O operation failed */
-    RV_ERR_PROTOCOL = -11,   /* a peer broke its protocol */
-    RV_ERR_NOT_FOUND = -12,  /* a named thing does not exist */
-    RV_ERR_USER = -13,       /* a user callback reported failure */
+    RV_ERR_NOMEM = -1,        /* an allocation failed */
+    RV_ERR_INVALID = -2,      /* an argument is invalid */
+    RV_ERR_CONFIG = -3,       /* a configuration key or value is invalid */
+    RV_ERR_STATE = -4,        /* the call is not allowed in the object's current state */
+    RV_ERR_TIMEOUT = -5,      /* a deadline passed */
+    RV_ERR_CANCELLED = -6,    /* the work was cancelled or the graph aborted */
+    RV_ERR_OVERFLOW = -7,     /* a bounded buffer or a size limit was exceeded */
+    RV_ERR_DECODE = -8,       /* input bytes are malformed */
+    RV_ERR_ENCODE = -9,       /* a value cannot be encoded */
+    RV_ERR_IO = -10,          /* an I/O operation failed */
+    RV_ERR_PROTOCOL = -11,    /* a peer broke its protocol */
+    RV_ERR_NOT_FOUND = -12,   /* a named thing does not exist */
+    RV_ERR_USER = -13,        /* a user callback reported failure */
     RV_ERR_NOT_APPLIED = -14, /* a conditional (lightweight-transaction) write was not applied */
-    RV_ERR_CLOSED = -15,     /* the connection or object is closed */
+    RV_ERR_CLOSED = -15,      /* the connection or object is closed */
     RV_ERR_UNSUPPORTED = -16, /* the feature or type is not supported */
     RV_ERR_UNAVAILABLE = -17, /* no server or resource is available right now */
     RV_ERR_SYS_BASE = -1000,
@@ -49,7 +49,7 @@ typedef enum rv_err {
 
 /* Maps an errno value (positive) or a libuv code (negative errno) into rivulet's range. */
 #define RV_ERR_FROM_ERRNO(e) ((rv_err_t)(RV_ERR_SYS_BASE - (e)))
-#define RV_ERR_FROM_UV(e) ((rv_err_t)(RV_ERR_SYS_BASE + (e)))
+#define RV_ERR_FROM_UV(e)    ((rv_err_t)(RV_ERR_SYS_BASE + (e)))
 /* Maps an rd_kafka_resp_err_t into rivulet's range. */
 #define RV_ERR_FROM_KAFKA(e) ((rv_err_t)(RV_ERR_KAFKA_BASE + (int)(e)))
 /* Maps a CQL server error code into rivulet's range. */

@@ -103,12 +103,12 @@ double rv_graph_random(rv_graph_t *g);
 
 /* Per-stage counters. */
 typedef struct rv_stage_counters {
-    uint64_t in;          /* elements taken from the stage's inputs */
-    uint64_t out;         /* elements pushed to its outputs */
-    uint64_t queued;      /* elements now buffered on its input edges */
-    uint64_t in_flight;   /* elements the stage holds (async work, buffers) as it reports */
-    uint64_t wait_ns;     /* time spent with an output full, waiting for demand */
-    uint64_t failures;    /* elements released as failed by this stage */
+    uint64_t in;        /* elements taken from the stage's inputs */
+    uint64_t out;       /* elements pushed to its outputs */
+    uint64_t queued;    /* elements now buffered on its input edges */
+    uint64_t in_flight; /* elements the stage holds (async work, buffers) as it reports */
+    uint64_t wait_ns;   /* time spent with an output full, waiting for demand */
+    uint64_t failures;  /* elements released as failed by this stage */
 } rv_stage_counters_t;
 
 void rv_stage_get_counters(const rv_stage_t *st, rv_stage_counters_t *out);

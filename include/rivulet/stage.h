@@ -79,7 +79,8 @@ typedef struct rv_stage_ops {
  * Ownership: the graph owns the stage; `state` stays the caller's business until
  * the stop hook runs (which normally frees it). On failure returns NULL, records
  * the error in the graph, and calls ops->stop when the stage had been made. */
-rv_stage_t *rv_stage_new(rv_graph_t *g, const rv_stage_ops_t *ops, void *state, int n_in, int n_out);
+rv_stage_t *rv_stage_new(rv_graph_t *g, const rv_stage_ops_t *ops, void *state, int n_in,
+                         int n_out);
 
 void *rv_stage_state(const rv_stage_t *st);
 rv_graph_t *rv_stage_graph(const rv_stage_t *st);

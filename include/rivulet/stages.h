@@ -81,7 +81,8 @@ rv_stage_t *rv_take(rv_graph_t *g, uint64_t n);
 /* Folds every element into an accumulator and emits it once when upstream
  * completes. fn: *acc_out = f(acc, in); it may update acc in place and return it.
  * The initial accumulator is taken over (freed with acc_free). */
-typedef rv_err_t (*rv_fold_fn)(void *opaque, void *acc, void *in, void **acc_out, rv_error_t **errp);
+typedef rv_err_t (*rv_fold_fn)(void *opaque, void *acc, void *in, void **acc_out,
+                               rv_error_t **errp);
 rv_stage_t *rv_fold(rv_graph_t *g, void *init, rv_free_fn acc_free, rv_fold_fn fn, void *opaque);
 
 /* Async map with at most `parallelism` calls in flight. fn starts the work and

@@ -25,8 +25,7 @@ rv_conf_t *rv_conf_new(void)
 
 void rv_conf_destroy(rv_conf_t *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     for (size_t i = 0; i < c->n; i++) {
         free(c->kv[i].key);
         free(c->kv[i].value);
@@ -38,8 +37,7 @@ void rv_conf_destroy(rv_conf_t *c)
 rv_conf_t *rv_conf_dup(const rv_conf_t *c)
 {
     rv_conf_t *d = rv_conf_new();
-    if (!d || !c)
-        return d;
+    if (!d || !c) return d;
     for (size_t i = 0; i < c->n; i++) {
         if (rv_conf_set(d, c->kv[i].key, c->kv[i].value, NULL) != RV_OK) {
             rv_conf_destroy(d);
@@ -52,22 +50,21 @@ rv_conf_t *rv_conf_dup(const rv_conf_t *c)
 static rv_conf_kv_t *find(const rv_conf_t *c, const char *key)
 {
     for (size_t i = 0; c && i < c->n; i++)
-        if (strcmp(c->kv[i].key, key) == 0)
-            return &c->kv[i];
+        if (strcmp(c->kv[i].key, key) == 0) return &c->kv[i];
     return NULL;
 }
 
 rv_err_t rv_conf_set(rv_conf_t *c, const char *key, const char *value, rv_error_t **errp)
 {
     if (!c || !key || !*key || !value)
-        return rv_error_set(errp, RV_ERR_INVALID, false, "configuration key and value are required");
+        return rv_error_set(errp, RV_ERR_INVALID, false,
+                            "configuration key and value are required");
     for (const char *p = key; *p; p++)
         if (isspace((unsigned char)*p) || *p == '=')
             return rv_error_set(errp, RV_ERR_CONFIG, false,
                                 "configuration key \"%s\" contains a space or '='", key);
     char *v = strdup(value);
-    if (!v)
-        return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
+    if (!v) return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
     rv_conf_kv_t *kv = find(c, key);
     if (kv) {
         free(kv->value);
@@ -98,8 +95,7 @@ rv_err_t rv_conf_set(rv_conf_t *c, const char *key, const char *value, rv_error_
 void rv_conf_unset(rv_conf_t *c, const char *key)
 {
     rv_conf_kv_t *kv = find(c, key);
-    if (!kv)
-        return;
+    if (!kv) return;
     free(kv->key);
     free(kv->value);
     size_t i = (size_t)(kv - c->kv);
@@ -124,8 +120,7 @@ rv_err_t rv_conf_set_pair(rv_conf_t *c, const char *pair, rv_error_t **errp)
         return rv_error_set(errp, RV_ERR_CONFIG, false,
                             "configuration \"%s\" is not of the form key=value", pair ? pair : "");
     char *dup = strdup(pair);
-    if (!dup)
-        return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
+    if (!dup) return rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
     dup[eq - pair] = '\0';
     rv_err_t rc = rv_conf_set(c, trim(dup), trim(dup + (eq - pair) + 1), errp);
     free(dup);
@@ -150,11 +145,9 @@ rv_err_t rv_conf_load_file(rv_conf_t *c, const char *path, rv_error_t **errp)
             break;
         }
         char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
+        if (hash) *hash = '\0';
         char *s = trim(line);
-        if (!*s)
-            continue;
+        if (!*s) continue;
         char *eq = strchr(s, '=');
         if (!eq || eq == s) {
             rc = rv_error_set(errp, RV_ERR_CONFIG, false, "%s:%d: expected key = value, got \"%s\"",
@@ -180,11 +173,11 @@ const char *rv_conf_get(const rv_conf_t *c, const char *key)
     return kv ? kv->value : NULL;
 }
 
-void rv_conf_foreach(const rv_conf_t *c, bool (*fn)(const char *, const char *, void *), void *opaque)
+void rv_conf_foreach(const rv_conf_t *c, bool (*fn)(const char *, const char *, void *),
+                     void *opaque)
 {
     for (size_t i = 0; c && i < c->n; i++)
-        if (!fn(c->kv[i].key, c->kv[i].value, opaque))
-            return;
+        if (!fn(c->kv[i].key, c->kv[i].value, opaque)) return;
 }
 
 /* ---- parsing of typed values ---- */
@@ -195,8 +188,7 @@ static bool parse_int(const char *s, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
-        return false;
+    if (errno || end == s || *end) return false;
     *out = v;
     return true;
 }
@@ -205,10 +197,8 @@ static bool parse_bool(const char *s, bool *out)
 {
     static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
     for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(s, yes[i]) == 0)
-            return (*out = true), true;
-        if (strcasecmp(s, no[i]) == 0)
-            return (*out = false), true;
+        if (strcasecmp(s, yes[i]) == 0) return (*out = true), true;
+        if (strcasecmp(s, no[i]) == 0) return (*out = false), true;
     }
     return false;
 }
@@ -218,8 +208,7 @@ static bool parse_double(const char *s, double *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v))
-        return false;
+    if (errno || end == s || *end || !isfinite(v)) return false;
     *out = v;
     return true;
 }
@@ -229,8 +218,7 @@ static bool parse_ms(const char *s, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s)
-        return false;
+    if (errno || end == s) return false;
     int64_t mul = 1;
     if (*end == '\0' || strcmp(end, "ms") == 0)
         mul = 1;
@@ -246,8 +234,7 @@ static bool parse_ms(const char *s, int64_t *out)
         return false;
     /* "9999999999999d" would overflow: an unrepresentable duration is not a
      * duration (and a wrapped one could land inside the key's range). */
-    if (v > INT64_MAX / mul || v < INT64_MIN / mul)
-        return false;
+    if (v > INT64_MAX / mul || v < INT64_MIN / mul) return false;
     *out = (int64_t)v * mul;
     return true;
 }
@@ -259,8 +246,7 @@ static bool enum_has(const char *choices, const char *v)
     while (p && *p) {
         const char *bar = strchr(p, '|');
         size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, v, n) == 0)
-            return true;
+        if (len == n && strncmp(p, v, n) == 0) return true;
         p = bar ? bar + 1 : NULL;
     }
     return false;
@@ -269,12 +255,18 @@ static bool enum_has(const char *choices, const char *v)
 static const char *type_name(rv_conf_type_t t)
 {
     switch (t) {
-    case RV_CONF_STRING: return "string";
-    case RV_CONF_INT: return "integer";
-    case RV_CONF_BOOL: return "boolean";
-    case RV_CONF_DOUBLE: return "number";
-    case RV_CONF_ENUM: return "enum";
-    case RV_CONF_MS: return "duration";
+    case RV_CONF_STRING:
+        return "string";
+    case RV_CONF_INT:
+        return "integer";
+    case RV_CONF_BOOL:
+        return "boolean";
+    case RV_CONF_DOUBLE:
+        return "number";
+    case RV_CONF_ENUM:
+        return "enum";
+    case RV_CONF_MS:
+        return "duration";
     }
     return "?";
 }
@@ -286,7 +278,8 @@ static rv_err_t check_value(const rv_conf_def_t *d, const char *v, rv_error_t **
     bool b;
     bool ranged = d->min <= d->max;
     switch (d->type) {
-    case RV_CONF_STRING: return RV_OK;
+    case RV_CONF_STRING:
+        return RV_OK;
     case RV_CONF_BOOL:
         if (!parse_bool(v, &b))
             return rv_error_set(errp, RV_ERR_CONFIG, false,
@@ -309,10 +302,11 @@ static rv_err_t check_value(const rv_conf_def_t *d, const char *v, rv_error_t **
         return RV_OK;
     case RV_CONF_DOUBLE:
         if (!parse_double(v, &x))
-            return rv_error_set(errp, RV_ERR_CONFIG, false, "%s: \"%s\" is not a number", d->name, v);
+            return rv_error_set(errp, RV_ERR_CONFIG, false, "%s: \"%s\" is not a number", d->name,
+                                v);
         if (ranged && (x < d->min || x > d->max))
-            return rv_error_set(errp, RV_ERR_CONFIG, false, "%s: %s is out of range [%g, %g]", d->name,
-                                v, d->min, d->max);
+            return rv_error_set(errp, RV_ERR_CONFIG, false, "%s: %s is out of range [%g, %g]",
+                                d->name, v, d->min, d->max);
         return RV_OK;
     }
     return RV_OK;
@@ -321,8 +315,7 @@ static rv_err_t check_value(const rv_conf_def_t *d, const char *v, rv_error_t **
 static const rv_conf_def_t *table_find(const rv_conf_table_t *t, const char *key)
 {
     for (size_t i = 0; i < t->ndefs; i++)
-        if (strcmp(t->defs[i].name, key) == 0)
-            return &t->defs[i];
+        if (strcmp(t->defs[i].name, key) == 0) return &t->defs[i];
     return NULL;
 }
 
@@ -358,17 +351,14 @@ rv_err_t rv_conf_check(const rv_conf_t *c, const rv_conf_table_t *const *tables,
             const char *pp = tables[t]->passthrough;
             if (!d && pp && strncmp(key, pp, strlen(pp)) == 0 && key[strlen(pp)] != '\0')
                 passes = true;
-            if (table_owns_word(tables[t], key, wlen))
-                word_known = true;
+            if (table_owns_word(tables[t], key, wlen)) word_known = true;
         }
         if (d) {
             rv_err_t rc = check_value(d, val, errp);
-            if (rc != RV_OK)
-                return rc;
+            if (rc != RV_OK) return rc;
             continue;
         }
-        if (passes || (allow_foreign && !word_known))
-            continue;
+        if (passes || (allow_foreign && !word_known)) continue;
         return rv_error_set(errp, RV_ERR_CONFIG, false, "unknown configuration key \"%s\"", key);
     }
     return RV_OK;
@@ -394,8 +384,7 @@ int64_t rv_conf_int(const rv_conf_t *c, const rv_conf_table_t *t, const char *ke
 {
     const rv_conf_def_t *d = must_find(t, key);
     int64_t v = 0;
-    if (!parse_int(value_or_default(c, d), &v))
-        parse_int(d->dflt ? d->dflt : "0", &v);
+    if (!parse_int(value_or_default(c, d), &v)) parse_int(d->dflt ? d->dflt : "0", &v);
     return v;
 }
 
@@ -404,8 +393,7 @@ bool rv_conf_bool(const rv_conf_t *c, const rv_conf_table_t *t, const char *key)
     const rv_conf_def_t *d = must_find(t, key);
     bool v = false;
     const char *s = value_or_default(c, d);
-    if (!s || !parse_bool(s, &v))
-        parse_bool(d->dflt ? d->dflt : "false", &v);
+    if (!s || !parse_bool(s, &v)) parse_bool(d->dflt ? d->dflt : "false", &v);
     return v;
 }
 
@@ -414,8 +402,7 @@ double rv_conf_double(const rv_conf_t *c, const rv_conf_table_t *t, const char *
     const rv_conf_def_t *d = must_find(t, key);
     double v = 0;
     const char *s = value_or_default(c, d);
-    if (!s || !parse_double(s, &v))
-        parse_double(d->dflt ? d->dflt : "0", &v);
+    if (!s || !parse_double(s, &v)) parse_double(d->dflt ? d->dflt : "0", &v);
     return v;
 }
 
@@ -424,8 +411,7 @@ int64_t rv_conf_ms(const rv_conf_t *c, const rv_conf_table_t *t, const char *key
     const rv_conf_def_t *d = must_find(t, key);
     int64_t v = 0;
     const char *s = value_or_default(c, d);
-    if (!s || !parse_ms(s, &v))
-        parse_ms(d->dflt ? d->dflt : "0", &v);
+    if (!s || !parse_ms(s, &v)) parse_ms(d->dflt ? d->dflt : "0", &v);
     return v;
 }
 
@@ -438,16 +424,14 @@ rv_err_t rv_conf_passthrough(const rv_conf_t *c, const rv_conf_table_t *t,
                              rv_err_t (*fn)(const char *, const char *, void *, rv_error_t **),
                              void *opaque, rv_error_t **errp)
 {
-    if (!t->passthrough)
-        return RV_OK;
+    if (!t->passthrough) return RV_OK;
     size_t plen = strlen(t->passthrough);
     for (size_t k = 0; c && k < c->n; k++) {
         const char *key = c->kv[k].key;
         if (strncmp(key, t->passthrough, plen) != 0 || key[plen] == '\0' || table_find(t, key))
             continue;
         rv_err_t rc = fn(key + plen, c->kv[k].value, opaque, errp);
-        if (rc != RV_OK)
-            return rc;
+        if (rc != RV_OK) return rc;
     }
     return RV_OK;
 }
@@ -488,7 +472,8 @@ void rv_conf_print_markdown(FILE *out, const rv_conf_table_t *t)
         char range[128];
         range_text(d, range, sizeof(range));
         fprintf(out, "| `%s` | %s | %s%s%s | %s | %s |\n", d->name, type_name(d->type),
-                d->dflt ? "`" : "", d->dflt ? d->dflt : "unset", d->dflt ? "`" : "", range, d->desc);
+                d->dflt ? "`" : "", d->dflt ? d->dflt : "unset", d->dflt ? "`" : "", range,
+                d->desc);
     }
     if (t->passthrough)
         fprintf(out, "\nKeys starting with `%s` that are not listed above: %s\n", t->passthrough,

@@ -40,59 +40,98 @@ bool rv_err_is_cql(rv_err_t code)
 static const char *cql_err_str(int c)
 {
     switch (c) {
-    case 0x0000: return "CQL server error";
-    case 0x000A: return "CQL protocol error";
-    case 0x0100: return "CQL authentication error";
-    case 0x1000: return "CQL unavailable";
-    case 0x1001: return "CQL overloaded";
-    case 0x1002: return "CQL bootstrapping";
-    case 0x1003: return "CQL truncate error";
-    case 0x1100: return "CQL write timeout";
-    case 0x1200: return "CQL read timeout";
-    case 0x1300: return "CQL read failure";
-    case 0x1400: return "CQL function failure";
-    case 0x1500: return "CQL write failure";
-    case 0x1600: return "CQL CDC write failure";
-    case 0x1700: return "CQL CAS write unknown";
-    case 0x2000: return "CQL syntax error";
-    case 0x2100: return "CQL unauthorized";
-    case 0x2200: return "CQL invalid query";
-    case 0x2300: return "CQL config error";
-    case 0x2400: return "CQL already exists";
-    case 0x2500: return "CQL unprepared";
-    default: return "CQL error";
+    case 0x0000:
+        return "CQL server error";
+    case 0x000A:
+        return "CQL protocol error";
+    case 0x0100:
+        return "CQL authentication error";
+    case 0x1000:
+        return "CQL unavailable";
+    case 0x1001:
+        return "CQL overloaded";
+    case 0x1002:
+        return "CQL bootstrapping";
+    case 0x1003:
+        return "CQL truncate error";
+    case 0x1100:
+        return "CQL write timeout";
+    case 0x1200:
+        return "CQL read timeout";
+    case 0x1300:
+        return "CQL read failure";
+    case 0x1400:
+        return "CQL function failure";
+    case 0x1500:
+        return "CQL write failure";
+    case 0x1600:
+        return "CQL CDC write failure";
+    case 0x1700:
+        return "CQL CAS write unknown";
+    case 0x2000:
+        return "CQL syntax error";
+    case 0x2100:
+        return "CQL unauthorized";
+    case 0x2200:
+        return "CQL invalid query";
+    case 0x2300:
+        return "CQL config error";
+    case 0x2400:
+        return "CQL already exists";
+    case 0x2500:
+        return "CQL unprepared";
+    default:
+        return "CQL error";
     }
 }
 
 const char *rv_err_str(rv_err_t code)
 {
     switch (code) {
-    case RV_OK: return "success";
-    case RV_ERR_NOMEM: return "out of memory";
-    case RV_ERR_INVALID: return "invalid argument";
-    case RV_ERR_CONFIG: return "invalid configuration";
-    case RV_ERR_STATE: return "not allowed in this state";
-    case RV_ERR_TIMEOUT: return "timed out";
-    case RV_ERR_CANCELLED: return "cancelled";
-    case RV_ERR_OVERFLOW: return "buffer or size limit exceeded";
-    case RV_ERR_DECODE: return "malformed input";
-    case RV_ERR_ENCODE: return "cannot encode value";
-    case RV_ERR_IO: return "I/O error";
-    case RV_ERR_PROTOCOL: return "protocol violation by peer";
-    case RV_ERR_NOT_FOUND: return "not found";
-    case RV_ERR_USER: return "user callback failed";
-    case RV_ERR_NOT_APPLIED: return "conditional write not applied";
-    case RV_ERR_CLOSED: return "closed";
-    case RV_ERR_UNSUPPORTED: return "not supported";
-    case RV_ERR_UNAVAILABLE: return "unavailable";
-    default: break;
+    case RV_OK:
+        return "success";
+    case RV_ERR_NOMEM:
+        return "out of memory";
+    case RV_ERR_INVALID:
+        return "invalid argument";
+    case RV_ERR_CONFIG:
+        return "invalid configuration";
+    case RV_ERR_STATE:
+        return "not allowed in this state";
+    case RV_ERR_TIMEOUT:
+        return "timed out";
+    case RV_ERR_CANCELLED:
+        return "cancelled";
+    case RV_ERR_OVERFLOW:
+        return "buffer or size limit exceeded";
+    case RV_ERR_DECODE:
+        return "malformed input";
+    case RV_ERR_ENCODE:
+        return "cannot encode value";
+    case RV_ERR_IO:
+        return "I/O error";
+    case RV_ERR_PROTOCOL:
+        return "protocol violation by peer";
+    case RV_ERR_NOT_FOUND:
+        return "not found";
+    case RV_ERR_USER:
+        return "user callback failed";
+    case RV_ERR_NOT_APPLIED:
+        return "conditional write not applied";
+    case RV_ERR_CLOSED:
+        return "closed";
+    case RV_ERR_UNSUPPORTED:
+        return "not supported";
+    case RV_ERR_UNAVAILABLE:
+        return "unavailable";
+    default:
+        break;
     }
     if (rv_err_is_sys(code))
         return strerror(RV_ERR_SYS_BASE - code); /* glibc: static table, thread-safe */
     if (rv_err_is_kafka(code))
         return rd_kafka_err2str((rd_kafka_resp_err_t)(code - RV_ERR_KAFKA_BASE));
-    if (rv_err_is_cql(code))
-        return cql_err_str(code - RV_ERR_CQL_BASE);
+    if (rv_err_is_cql(code)) return cql_err_str(code - RV_ERR_CQL_BASE);
     return "unknown error";
 }
 
@@ -106,7 +145,8 @@ bool rv_err_retriable(rv_err_t code)
     case RV_ERR_CLOSED:
     case RV_ERR_UNAVAILABLE:
         return true;
-    default: break;
+    default:
+        break;
     }
     if (rv_err_is_sys(code)) {
         int e = RV_ERR_SYS_BASE - code;
@@ -127,11 +167,9 @@ rv_error_t *rv_error_newv(rv_err_t code, bool retriable, const char *fmt, va_lis
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt ? fmt : "", ap2);
     va_end(ap2);
-    if (n < 0)
-        n = 0;
+    if (n < 0) n = 0;
     rv_error_t *e = malloc(sizeof(*e) + (size_t)n + 1);
-    if (!e)
-        return RV_OOM_ERROR;
+    if (!e) return RV_OOM_ERROR;
     e->code = code;
     e->retriable = retriable;
     vsnprintf(e->msg, (size_t)n + 1, fmt ? fmt : "", ap);
@@ -149,15 +187,13 @@ rv_error_t *rv_error_new(rv_err_t code, bool retriable, const char *fmt, ...)
 
 rv_error_t *rv_error_copy(const rv_error_t *e)
 {
-    if (!e)
-        return NULL;
+    if (!e) return NULL;
     return rv_error_new(e->code, e->retriable, "%s", e->msg);
 }
 
 void rv_error_destroy(rv_error_t *e)
 {
-    if (e && e != RV_OOM_ERROR)
-        free(e);
+    if (e && e != RV_OOM_ERROR) free(e);
 }
 
 rv_err_t rv_error_code(const rv_error_t *e)

@@ -230,8 +230,7 @@ void rv__cql_conn_orphan(rv__cql_conn_t *c, rv_cql_request_t *rq)
      * lost most of its streams this way is treated as dead — on the next timer
      * turn, since the caller still holds rq (which closing would free). */
     uint32_t limit = (uint32_t)c->nstreams * 3 / 4;
-    if (limit == 0)
-        limit = 1;
+    if (limit == 0) limit = 1;
     if (c->orphans >= limit && c->state == RV__CONN_READY && !c->defunct) {
         c->defunct = true;
         rv__cql_deadline_arm(&c->s->timers, &c->heartbeat, uv_now(c->s->loop));

@@ -97,7 +97,8 @@ rv_cql_session_t *rv_cql_session_new(uv_loop_t *loop, const rv_conf_t *conf, rv_
     const rv_conf_table_t *t = &rv_cql_conf_table;
     s->loop = loop;
     s->state = RV__SESS_NEW;
-    s->rng = (uv_hrtime() ^ ((uint64_t)(uintptr_t)s << 16)) | 1; /* xorshift needs a non-zero state */
+    s->rng =
+        (uv_hrtime() ^ ((uint64_t)(uintptr_t)s << 16)) | 1; /* xorshift needs a non-zero state */
     s->contact_points = dup_or_null(rv_conf_str(conf, t, "cql.contact.points"));
     s->port = (int)rv_conf_int(conf, t, "cql.port");
     s->username = dup_or_null(rv_conf_str(conf, t, "cql.username"));

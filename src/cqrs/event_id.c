@@ -29,7 +29,8 @@ static rv_err_t uuid_from_bytes(const void *p, size_t len, const char *what, rv_
     }
     rv_error_t *e = NULL;
     if (rv_uuid_parse(p, len, out, &e) != RV_OK) {
-        rv_err_t rc = rv_error_set(errp, RV_ERR_DECODE, false, "%s is not a UUID (%s)", what, rv_error_msg(e));
+        rv_err_t rc = rv_error_set(errp, RV_ERR_DECODE, false, "%s is not a UUID (%s)", what,
+                                   rv_error_msg(e));
         rv_error_destroy(e);
         return rc;
     }
@@ -45,16 +46,18 @@ rv_err_t rv_event_id(rv_event_id_policy_t policy, const rv_meta_t *meta, const v
             return rv_error_set(errp, RV_ERR_INVALID, false,
                                 "event id from offset: the record has no topic/partition/offset");
         char name[512];
-        int n = snprintf(name, sizeof(name), "%s/%" PRId32 "/%" PRId64, meta->topic, meta->partition,
-                         meta->offset);
+        int n = snprintf(name, sizeof(name), "%s/%" PRId32 "/%" PRId64, meta->topic,
+                         meta->partition, meta->offset);
         if (n < 0 || (size_t)n >= sizeof(name))
-            return rv_error_set(errp, RV_ERR_INVALID, false, "event id from offset: topic name too long");
+            return rv_error_set(errp, RV_ERR_INVALID, false,
+                                "event id from offset: topic name too long");
         rv_uuid_v5(&rv_uuid_ns_rivulet, name, (size_t)n, out);
         return RV_OK;
     }
     case RV_EVENT_ID_KEY:
         if (!meta->key || meta->key_len == 0)
-            return rv_error_set(errp, RV_ERR_DECODE, false, "event id from key: the record has no key");
+            return rv_error_set(errp, RV_ERR_DECODE, false,
+                                "event id from key: the record has no key");
         return uuid_from_bytes(meta->key, meta->key_len, "the record's key", out, errp);
     case RV_EVENT_ID_HEADER:
         if (!header)

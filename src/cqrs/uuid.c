@@ -7,17 +7,14 @@
 #include "rivulet/cqrs.h"
 
 /* 5f6b0b5e-5d8c-4c1e-9a43-7c1f2b1f0e01: fixed forever, or every derived event id changes. */
-const rv_uuid_t rv_uuid_ns_rivulet = {{0x5f, 0x6b, 0x0b, 0x5e, 0x5d, 0x8c, 0x4c, 0x1e, 0x9a, 0x43, 0x7c,
-                                       0x1f, 0x2b, 0x1f, 0x0e, 0x01}};
+const rv_uuid_t rv_uuid_ns_rivulet = {{0x5f, 0x6b, 0x0b, 0x5e, 0x5d, 0x8c, 0x4c, 0x1e, 0x9a, 0x43,
+                                       0x7c, 0x1f, 0x2b, 0x1f, 0x0e, 0x01}};
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -37,7 +34,8 @@ rv_err_t rv_uuid_parse(const char *s, size_t len, rv_uuid_t *out, rv_error_t **e
         int hi = hexval(s[i]), lo = i + 1 < len ? hexval(s[i + 1]) : -1;
         if (hi < 0 || lo < 0)
             return rv_error_set(errp, RV_ERR_DECODE, false,
-                                "not a UUID: non-hex character at position %zu", hi < 0 ? i : i + 1);
+                                "not a UUID: non-hex character at position %zu",
+                                hi < 0 ? i : i + 1);
         out->b[k++] = (uint8_t)(hi << 4 | lo);
         i++;
     }
@@ -49,8 +47,7 @@ void rv_uuid_format(const rv_uuid_t *u, char out[RV_UUID_STRLEN + 1])
     static const char hex[] = "0123456789abcdef";
     int k = 0;
     for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[k++] = '-';
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[k++] = '-';
         out[k++] = hex[u->b[i] >> 4];
         out[k++] = hex[u->b[i] & 15];
     }
@@ -108,7 +105,8 @@ static void v1_from_ticks(uint64_t ticks, uint16_t clock_seq, uint64_t node, rv_
         out->b[10 + i] = (uint8_t)(node >> (40 - 8 * i));
 }
 
-void rv_timeuuid_make(uint64_t unix_ms, uint32_t ticks, uint16_t clock_seq, uint64_t node, rv_uuid_t *out)
+void rv_timeuuid_make(uint64_t unix_ms, uint32_t ticks, uint16_t clock_seq, uint64_t node,
+                      rv_uuid_t *out)
 {
     v1_from_ticks(unix_ms * 10000u + (ticks % 10000u) + GREGORIAN_OFFSET, clock_seq, node, out);
 }
@@ -116,8 +114,9 @@ void rv_timeuuid_make(uint64_t unix_ms, uint32_t ticks, uint16_t clock_seq, uint
 uint64_t rv_timeuuid_unix_ms(const rv_uuid_t *u)
 {
     uint64_t ticks = ((uint64_t)(u->b[6] & 0x0f) << 56) | ((uint64_t)u->b[7] << 48) |
-                     ((uint64_t)u->b[4] << 40) | ((uint64_t)u->b[5] << 32) | ((uint64_t)u->b[0] << 24) |
-                     ((uint64_t)u->b[1] << 16) | ((uint64_t)u->b[2] << 8) | u->b[3];
+                     ((uint64_t)u->b[4] << 40) | ((uint64_t)u->b[5] << 32) |
+                     ((uint64_t)u->b[0] << 24) | ((uint64_t)u->b[1] << 16) |
+                     ((uint64_t)u->b[2] << 8) | u->b[3];
     return ticks < GREGORIAN_OFFSET ? 0 : (ticks - GREGORIAN_OFFSET) / 10000u;
 }
 
@@ -139,8 +138,7 @@ void rv_timeuuid_gen_init(rv_timeuuid_gen_t *g, uint64_t seed)
 void rv_timeuuid_next(rv_timeuuid_gen_t *g, uint64_t unix_ms, rv_uuid_t *out)
 {
     uint64_t ticks = unix_ms * 10000u + GREGORIAN_OFFSET;
-    if (ticks <= g->last_ticks)
-        ticks = g->last_ticks + 1;
+    if (ticks <= g->last_ticks) ticks = g->last_ticks + 1;
     g->last_ticks = ticks;
     v1_from_ticks(ticks, g->clock_seq, g->node, out);
 }

@@ -18,12 +18,12 @@
 
 struct rv_env {
     uint32_t refs;
-    rv_err_t status;      /* root: first failure code; derived: unused */
+    rv_err_t status; /* root: first failure code; derived: unused */
     void *payload;
     rv_free_fn free_payload;
-    rv_env_t *parent;     /* derived envelopes point at their parent */
+    rv_env_t *parent; /* derived envelopes point at their parent */
     rv_graph_t *g;
-    rv_env_t *next_free;  /* pool link while free */
+    rv_env_t *next_free; /* pool link while free */
     /* Root-only fields. */
     rv_meta_t meta;
     rv_free_fn free_origin;
@@ -35,8 +35,8 @@ typedef enum { RV_UP_OPEN, RV_UP_COMPLETED, RV_UP_FAILED } rv_up_state_t;
 
 typedef struct rv_edge {
     rv_env_t **ring;
-    uint32_t mask;      /* ring size - 1 (ring size is a power of two) */
-    uint32_t cap;       /* usable capacity, <= ring size */
+    uint32_t mask;       /* ring size - 1 (ring size is a power of two) */
+    uint32_t cap;        /* usable capacity, <= ring size */
     uint32_t head, tail; /* free-running counters: count = tail - head */
     rv_stage_t *up, *down;
     int up_port, down_port;
@@ -126,8 +126,7 @@ void rv__env_last_ref(rv_env_t *e);
 /* rv_env_release without the call, for the built-in stages' hot loops. */
 static inline void rv__env_release(rv_env_t *e)
 {
-    if (--e->refs == 0)
-        rv__env_last_ref(e);
+    if (--e->refs == 0) rv__env_last_ref(e);
 }
 
 /* graph.c */

@@ -11,8 +11,7 @@ static rv_env_t *env_alloc(rv_graph_t *g)
         g->free_envs = e->next_free;
     } else {
         e = malloc(sizeof(*e));
-        if (!e)
-            return NULL;
+        if (!e) return NULL;
     }
     g->live_envs++;
     e->refs = 1;
@@ -36,8 +35,7 @@ static void env_recycle(rv_env_t *e)
     g->live_envs--;
     e->next_free = g->free_envs;
     g->free_envs = e;
-    if (g->destroyed && g->live_envs == 0)
-        rv__graph_try_free(g);
+    if (g->destroyed && g->live_envs == 0) rv__graph_try_free(g);
 }
 
 void rv__env_pool_drain(rv_graph_t *g)
@@ -55,8 +53,7 @@ rv_env_t *rv_env_new(rv_graph_t *g, void *payload, rv_free_fn free_payload)
 {
     rv_env_t *e = env_alloc(g);
     if (!e) {
-        if (free_payload)
-            free_payload(payload);
+        if (free_payload) free_payload(payload);
         return NULL;
     }
     e->payload = payload;
@@ -68,8 +65,7 @@ rv_env_t *rv_env_derive(rv_env_t *parent, void *payload, rv_free_fn free_payload
 {
     rv_env_t *e = env_alloc(parent->g);
     if (!e) {
-        if (free_payload)
-            free_payload(payload);
+        if (free_payload) free_payload(payload);
         return NULL;
     }
     e->payload = payload;
@@ -103,8 +99,7 @@ rv_env_t *rv_env_new_joined(rv_graph_t *g, void *payload, rv_free_fn free_payloa
     joined_t *j = malloc(sizeof(*j) + n * sizeof(rv_env_t *));
     rv_env_t *e = j ? rv_env_new(g, payload, free_payload) : NULL;
     if (!e) {
-        if (!j && free_payload)
-            free_payload(payload);
+        if (!j && free_payload) free_payload(payload);
         free(j);
         for (size_t i = 0; i < n; i++)
             rv_env_release_failed(parts[i], RV_ERR_NOMEM);
@@ -113,8 +108,7 @@ rv_env_t *rv_env_new_joined(rv_graph_t *g, void *payload, rv_free_fn free_payloa
     j->n = n;
     for (size_t i = 0; i < n; i++)
         j->parts[i] = parts[i];
-    if (n > 0)
-        e->meta = *rv_env_meta(parts[0]);
+    if (n > 0) e->meta = *rv_env_meta(parts[0]);
     e->ack = joined_ack;
     e->ack_opaque = j;
     return e;
@@ -152,14 +146,11 @@ void rv_env_retain(rv_env_t *env)
 void rv__env_last_ref(rv_env_t *e)
 {
     while (e) {
-        if (e->free_payload && e->payload)
-            e->free_payload(e->payload);
+        if (e->free_payload && e->payload) e->free_payload(e->payload);
         rv_env_t *parent = e->parent;
         if (!parent) {
-            if (e->ack)
-                e->ack(e, e->status, e->ack_opaque);
-            if (e->free_origin && e->meta.origin)
-                e->free_origin(e->meta.origin);
+            if (e->ack) e->ack(e, e->status, e->ack_opaque);
+            if (e->free_origin && e->meta.origin) e->free_origin(e->meta.origin);
             env_recycle(e);
             return;
         }
@@ -170,17 +161,14 @@ void rv__env_last_ref(rv_env_t *e)
 
 void rv_env_release(rv_env_t *env)
 {
-    if (env && --env->refs == 0)
-        rv__env_last_ref(env);
+    if (env && --env->refs == 0) rv__env_last_ref(env);
 }
 
 void rv_env_release_failed(rv_env_t *env, rv_err_t status)
 {
-    if (!env)
-        return;
+    if (!env) return;
     rv_env_t *root = root_of(env);
-    if (root->status == RV_OK)
-        root->status = status == RV_OK ? RV_ERR_CANCELLED : status;
+    if (root->status == RV_OK) root->status = status == RV_OK ? RV_ERR_CANCELLED : status;
     rv_env_release(env);
 }
 
@@ -192,13 +180,11 @@ void *rv_env_payload(const rv_env_t *env)
 rv_err_t rv_env_set_payload(rv_env_t *env, void *payload, rv_free_fn free_payload)
 {
     if (env->refs != 1) {
-        if (free_payload && payload != env->payload)
-            free_payload(payload);
+        if (free_payload && payload != env->payload) free_payload(payload);
         return RV_ERR_STATE;
     }
     if (payload != env->payload) {
-        if (env->free_payload && env->payload)
-            env->free_payload(env->payload);
+        if (env->free_payload && env->payload) env->free_payload(env->payload);
         env->payload = payload;
     }
     env->free_payload = free_payload;
@@ -207,11 +193,9 @@ rv_err_t rv_env_set_payload(rv_env_t *env, void *payload, rv_free_fn free_payloa
 
 void *rv_env_steal_payload(rv_env_t *env, rv_free_fn *free_payload)
 {
-    if (env->refs != 1)
-        return NULL;
+    if (env->refs != 1) return NULL;
     void *p = env->payload;
-    if (free_payload)
-        *free_payload = env->free_payload;
+    if (free_payload) *free_payload = env->free_payload;
     env->payload = NULL;
     env->free_payload = NULL;
     return p;

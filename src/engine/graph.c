@@ -58,8 +58,7 @@ void rv_graph_record_error(rv_graph_t *g, rv_error_t *err)
 
 void rv__graph_set_status(rv_graph_t *g, const rv_error_t *err)
 {
-    if (!g->status && err)
-        g->status = rv_error_copy(err);
+    if (!g->status && err) g->status = rv_error_copy(err);
 }
 
 static void idle_cb(uv_idle_t *h);
@@ -74,8 +73,7 @@ static void ensure_idle(rv_graph_t *g)
 
 void rv__schedule(rv_stage_t *st)
 {
-    if (st->scheduled || st->finished)
-        return;
+    if (st->scheduled || st->finished) return;
     rv_graph_t *g = st->g;
     st->scheduled = true;
     st->next_run = NULL;
@@ -84,8 +82,7 @@ void rv__schedule(rv_stage_t *st)
     else
         g->runq_head = st;
     g->runq_tail = st;
-    if (!g->in_scheduler)
-        ensure_idle(g);
+    if (!g->in_scheduler) ensure_idle(g);
 }
 
 void rv_stage_wake(rv_stage_t *st)
@@ -107,8 +104,7 @@ rv_graph_t *rv_graph_new(uv_loop_t *loop, const rv_conf_t *conf, rv_error_t **er
         return NULL;
     }
     const rv_conf_table_t *t = &rv_graph_conf_table;
-    if (conf && rv_conf_check(conf, &t, 1, true, errp) != RV_OK)
-        return NULL;
+    if (conf && rv_conf_check(conf, &t, 1, true, errp) != RV_OK) return NULL;
     rv_graph_t *g = calloc(1, sizeof(*g));
     if (!g) {
         rv_error_set(errp, RV_ERR_NOMEM, true, "out of memory");
@@ -141,11 +137,9 @@ uv_loop_t *rv_graph_loop(const rv_graph_t *g)
 
 void rv_graph_set_clock(rv_graph_t *g, rv_clock_t *clock)
 {
-    if (g->vclock)
-        rv__vclock_detach(g->vclock, g);
+    if (g->vclock) rv__vclock_detach(g->vclock, g);
     g->vclock = clock;
-    if (clock)
-        rv__vclock_attach(clock, g);
+    if (clock) rv__vclock_attach(clock, g);
 }
 
 bool rv_graph_running(const rv_graph_t *g)
@@ -173,11 +167,11 @@ double rv_graph_random(rv_graph_t *g)
 
 rv_stage_t *rv_stage_new(rv_graph_t *g, const rv_stage_ops_t *ops, void *state, int n_in, int n_out)
 {
-    if (!g)
-        return NULL;
+    if (!g) return NULL;
     if (n_in < 0 || n_out < 0 || n_in > RV_MAX_PORTS || n_out > RV_MAX_PORTS) {
-        graph_error(g, rv_error_new(RV_ERR_INVALID, false, "%s: port count out of range (%d in, %d out)",
-                                    ops->kind, n_in, n_out));
+        graph_error(g, rv_error_new(RV_ERR_INVALID, false,
+                                    "%s: port count out of range (%d in, %d out)", ops->kind, n_in,
+                                    n_out));
         if (ops->stop) {
             rv_stage_t tmp = {.g = g, .ops = ops, .state = state};
             ops->stop(&tmp);
@@ -250,8 +244,7 @@ const char *rv_stage_kind(const rv_stage_t *st)
 
 rv_stage_t *rv_stage_set_name(rv_stage_t *st, const char *name)
 {
-    if (!st || !name)
-        return st;
+    if (!st || !name) return st;
     char *dup = strdup(name);
     if (dup) {
         free(st->name);
@@ -280,8 +273,7 @@ void rv_stage_get_counters(const rv_stage_t *st, rv_stage_counters_t *out)
     *out = st->c;
     out->queued = 0;
     for (int i = 0; i < st->n_in; i++)
-        if (st->in[i])
-            out->queued += st->in[i]->tail - st->in[i]->head;
+        if (st->in[i]) out->queued += st->in[i]->tail - st->in[i]->head;
 }
 
 void rv_graph_foreach_stage(rv_graph_t *g, void (*fn)(rv_stage_t *, void *), void *opaque)
@@ -302,7 +294,8 @@ static uint32_t pow2_at_least(uint32_t n)
 
 static rv_err_t start_stage(rv_stage_t *st, rv_error_t **errp);
 
-rv_err_t rv_link_ports(rv_stage_t *from, int out_port, rv_stage_t *to, int in_port, uint32_t capacity)
+rv_err_t rv_link_ports(rv_stage_t *from, int out_port, rv_stage_t *to, int in_port,
+                       uint32_t capacity)
 {
     rv_graph_t *g = from ? from->g : to ? to->g : NULL;
     if (!from || !to) {
@@ -313,8 +306,9 @@ rv_err_t rv_link_ports(rv_stage_t *from, int out_port, rv_stage_t *to, int in_po
         return RV_ERR_INVALID;
     }
     if (from->g != to->g) {
-        graph_error(g, rv_error_new(RV_ERR_INVALID, false, "link: %s and %s are in different graphs",
-                                    from->name, to->name));
+        graph_error(g,
+                    rv_error_new(RV_ERR_INVALID, false, "link: %s and %s are in different graphs",
+                                 from->name, to->name));
         return RV_ERR_INVALID;
     }
     if (out_port < 0 || out_port >= from->n_out || from->out[out_port]) {
@@ -327,15 +321,15 @@ rv_err_t rv_link_ports(rv_stage_t *from, int out_port, rv_stage_t *to, int in_po
                                     to->name, in_port));
         return RV_ERR_INVALID;
     }
-    if (capacity == 0)
-        capacity = g->edge_capacity;
+    if (capacity == 0) capacity = g->edge_capacity;
     /* The same bound as graph.edge.capacity. Beyond 2^31 pow2_at_least would
      * never terminate, and a huge value is usually a negative number cast to
      * unsigned: demand that is not positive must be rejected, not honoured. */
     if (capacity > RV_EDGE_MAX_CAPACITY) {
-        graph_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                    "link: capacity %" PRIu32 " of %s -> %s is out of range [1, %u]",
-                                    capacity, from->name, to->name, (unsigned)RV_EDGE_MAX_CAPACITY));
+        graph_error(g,
+                    rv_error_new(RV_ERR_INVALID, false,
+                                 "link: capacity %" PRIu32 " of %s -> %s is out of range [1, %u]",
+                                 capacity, from->name, to->name, (unsigned)RV_EDGE_MAX_CAPACITY));
         return RV_ERR_INVALID;
     }
     rv_edge_t *e = calloc(1, sizeof(*e));
@@ -365,12 +359,10 @@ rv_err_t rv_link_ports(rv_stage_t *from, int out_port, rv_stage_t *to, int in_po
             rv_stage_t *st = sts[k];
             bool complete = true;
             for (int i = 0; i < st->n_in + st->n_out; i++)
-                if (!st->in[i])
-                    complete = false;
+                if (!st->in[i]) complete = false;
             if (complete && !st->started) {
                 rv_error_t *err = NULL;
-                if (start_stage(st, &err) != RV_OK)
-                    rv_stage_fail(st, err);
+                if (start_stage(st, &err) != RV_OK) rv_stage_fail(st, err);
             }
         }
     }
@@ -382,12 +374,10 @@ rv_err_t rv_link(rv_stage_t *from, rv_stage_t *to)
     int op = -1, ip = -1;
     if (from)
         for (int i = 0; i < from->n_out && op < 0; i++)
-            if (!from->out[i])
-                op = i;
+            if (!from->out[i]) op = i;
     if (to)
         for (int i = 0; i < to->n_in && ip < 0; i++)
-            if (!to->in[i])
-                ip = i;
+            if (!to->in[i]) ip = i;
     if (from && op < 0 && to) {
         graph_error(from->g, rv_error_new(RV_ERR_INVALID, false,
                                           "link: %s has no free output port (it has %d)",
@@ -410,8 +400,7 @@ rv_stage_t *rv_chain(rv_stage_t *first, ...)
     rv_stage_t *prev = first, *next;
     bool ok = first != NULL;
     while ((next = va_arg(ap, rv_stage_t *)) != NULL) {
-        if (rv_link(prev, next) != RV_OK)
-            ok = false;
+        if (rv_link(prev, next) != RV_OK) ok = false;
         prev = next;
     }
     va_end(ap);
@@ -441,8 +430,7 @@ rv_env_t *rv_in_pop(rv_stage_t *st, int port)
 {
     rv_edge_t *e = st->in[port];
     uint32_t n = edge_count(e);
-    if (n == 0 || e->cancelled)
-        return NULL;
+    if (n == 0 || e->cancelled) return NULL;
     rv_env_t *env = e->ring[e->head & e->mask];
     e->head++;
     st->c.in++;
@@ -467,13 +455,11 @@ size_t rv_in_take(rv_stage_t *st, int port, rv_env_t **out, size_t max)
 {
     rv_edge_t *e = st->in[port];
     uint32_t n = edge_count(e);
-    if (n == 0 || e->cancelled || max == 0)
-        return 0;
+    if (n == 0 || e->cancelled || max == 0) return 0;
     uint32_t k = max < n ? (uint32_t)max : n;
     /* The taken span is at most two contiguous runs of the ring. */
     uint32_t at = e->head & e->mask, first = e->mask + 1 - at;
-    if (first > k)
-        first = k;
+    if (first > k) first = k;
     memcpy(out, e->ring + at, first * sizeof(*out));
     memcpy(out + first, e->ring, (k - first) * sizeof(*out));
     e->head += k;
@@ -513,15 +499,13 @@ static void edge_drop_buffered(rv_edge_t *e, rv_err_t why)
 void rv_in_cancel(rv_stage_t *st, int port)
 {
     rv_edge_t *e = st->in[port];
-    if (!e || e->cancelled)
-        return;
+    if (!e || e->cancelled) return;
     e->cancelled = true;
     uint32_t n = edge_count(e);
     edge_drop_buffered(e, RV_ERR_CANCELLED);
     if (e->up_state == RV_UP_OPEN) {
         e->up->want_events = true;
-        if (n == e->cap)
-            e->up->want_room = true;
+        if (n == e->cap) e->up->want_room = true;
         rv__schedule(e->up);
     }
 }
@@ -529,8 +513,7 @@ void rv_in_cancel(rv_stage_t *st, int port)
 size_t rv_out_room(const rv_stage_t *st, int port)
 {
     const rv_edge_t *e = st->out[port];
-    if (e->cancelled || e->up_state != RV_UP_OPEN)
-        return 0;
+    if (e->cancelled || e->up_state != RV_UP_OPEN) return 0;
     return e->cap - edge_count(e);
 }
 
@@ -540,12 +523,10 @@ size_t rv_out_room_all(const rv_stage_t *st)
     bool any = false;
     for (int i = 0; i < st->n_out; i++) {
         const rv_edge_t *e = st->out[i];
-        if (e->cancelled || e->up_state != RV_UP_OPEN)
-            continue;
+        if (e->cancelled || e->up_state != RV_UP_OPEN) continue;
         any = true;
         size_t r = e->cap - edge_count(e);
-        if (r < room)
-            room = r;
+        if (r < room) room = r;
     }
     return any ? room : 0;
 }
@@ -574,8 +555,7 @@ void rv_out_push(rv_stage_t *st, int port, rv_env_t *env)
     e->ring[e->tail & e->mask] = env;
     e->tail++;
     st->c.out++;
-    if (n + 1 == e->cap)
-        e->full_since = uv_hrtime();
+    if (n + 1 == e->cap) e->full_since = uv_hrtime();
     rv_stage_t *down = e->down;
     down->want_input = true;
     rv__schedule(down);
@@ -583,8 +563,7 @@ void rv_out_push(rv_stage_t *st, int port, rv_env_t *env)
 
 void rv_out_give(rv_stage_t *st, int port, rv_env_t *const *envs, size_t k)
 {
-    if (k == 0)
-        return;
+    if (k == 0) return;
     rv_edge_t *e = st->out[port];
     uint32_t n = edge_count(e);
     if (st->finished || e->cancelled || e->up_state != RV_UP_OPEN || n + k > e->cap) {
@@ -594,14 +573,12 @@ void rv_out_give(rv_stage_t *st, int port, rv_env_t *const *envs, size_t k)
         return;
     }
     uint32_t at = e->tail & e->mask, first = e->mask + 1 - at;
-    if (first > k)
-        first = (uint32_t)k;
+    if (first > k) first = (uint32_t)k;
     memcpy(e->ring + at, envs, first * sizeof(*envs));
     memcpy(e->ring, envs + first, (k - first) * sizeof(*envs));
     e->tail += (uint32_t)k;
     st->c.out += k;
-    if (n + k == e->cap)
-        e->full_since = uv_hrtime();
+    if (n + k == e->cap) e->full_since = uv_hrtime();
     rv_stage_t *down = e->down;
     down->want_input = true;
     rv__schedule(down);
@@ -610,8 +587,7 @@ void rv_out_give(rv_stage_t *st, int port, rv_env_t *const *envs, size_t k)
 void rv_out_complete(rv_stage_t *st, int port)
 {
     rv_edge_t *e = st->out[port];
-    if (!e || e->up_state != RV_UP_OPEN)
-        return;
+    if (!e || e->up_state != RV_UP_OPEN) return;
     e->up_state = RV_UP_COMPLETED;
     e->down->want_events = true;
     rv__schedule(e->down);
@@ -621,8 +597,7 @@ void rv_out_complete(rv_stage_t *st, int port)
 
 static void mark_finished(rv_stage_t *st)
 {
-    if (st->finished)
-        return;
+    if (st->finished) return;
     st->finished = true;
     st->g->nfinished++;
     rv__maybe_done(st->g);
@@ -630,8 +605,7 @@ static void mark_finished(rv_stage_t *st)
 
 void rv_stage_finish(rv_stage_t *st)
 {
-    if (st->finished)
-        return;
+    if (st->finished) return;
     for (int i = 0; i < st->n_out; i++)
         rv_out_complete(st, i);
     for (int i = 0; i < st->n_in; i++)
@@ -645,14 +619,11 @@ void rv_stage_fail(rv_stage_t *st, rv_error_t *err)
         rv_error_destroy(err);
         return;
     }
-    if (!err)
-        err = rv_error_new(RV_ERR_USER, false, "%s failed", st->name);
-    if (!st->contained)
-        rv__graph_set_status(st->g, err);
+    if (!err) err = rv_error_new(RV_ERR_USER, false, "%s failed", st->name);
+    if (!st->contained) rv__graph_set_status(st->g, err);
     for (int i = 0; i < st->n_out; i++) {
         rv_edge_t *e = st->out[i];
-        if (!e || e->up_state != RV_UP_OPEN)
-            continue;
+        if (!e || e->up_state != RV_UP_OPEN) continue;
         e->up_state = RV_UP_FAILED;
         e->err = rv_error_copy(err);
         e->down->want_events = true;
@@ -677,8 +648,7 @@ rv_stage_t *rv_stage_set_decider(rv_stage_t *st, rv_decider_fn fn, void *opaque)
 
 rv_directive_t rv_stage_decide(rv_stage_t *st, const rv_error_t *err, int attempt)
 {
-    if (!st->decider)
-        return RV_STOP;
+    if (!st->decider) return RV_STOP;
     return st->decider(st, err, attempt, st->decider_opaque);
 }
 
@@ -703,8 +673,7 @@ static bool any_input(const rv_stage_t *st)
 {
     for (int i = 0; i < st->n_in; i++) {
         const rv_edge_t *e = st->in[i];
-        if (e && !e->cancelled && edge_count(e) > 0)
-            return true;
+        if (e && !e->cancelled && edge_count(e) > 0) return true;
     }
     return false;
 }
@@ -716,16 +685,14 @@ static void default_on_finish(rv_stage_t *st, int port, const rv_error_t *err)
         return;
     }
     for (int i = 0; i < st->n_in; i++)
-        if (st->in[i] && !rv_in_closed(st, i))
-            return;
+        if (st->in[i] && !rv_in_closed(st, i)) return;
     rv_stage_finish(st);
 }
 
 static void default_on_cancel(rv_stage_t *st, int port)
 {
     for (int i = 0; i < st->n_out; i++)
-        if (!rv_out_closed(st, i))
-            return;
+        if (!rv_out_closed(st, i)) return;
     rv_stage_finish(st);
 }
 
@@ -750,16 +717,13 @@ static void run_stage(rv_stage_t *st)
     }
     bool room = st->want_room, input = st->want_input;
     st->want_room = st->want_input = false;
-    if (room && !st->finished && ops->on_room)
-        ops->on_room(st);
-    if ((input || room) && !st->finished && ops->on_input && any_input(st))
-        ops->on_input(st);
+    if (room && !st->finished && ops->on_room) ops->on_room(st);
+    if ((input || room) && !st->finished && ops->on_input && any_input(st)) ops->on_input(st);
     if (st->want_events && !st->finished) {
         st->want_events = false;
         for (int i = 0; i < st->n_in && !st->finished; i++) {
             rv_edge_t *e = st->in[i];
-            if (!e || e->cancelled || e->finish_seen || e->up_state == RV_UP_OPEN)
-                continue;
+            if (!e || e->cancelled || e->finish_seen || e->up_state == RV_UP_OPEN) continue;
             if (e->up_state == RV_UP_FAILED) {
                 edge_drop_buffered(e, rv_error_code(e->err));
             } else if (edge_count(e) > 0) {
@@ -784,11 +748,9 @@ static bool scheduler_pass(rv_graph_t *g, uint32_t budget)
     while (g->runq_head && budget-- > 0) {
         rv_stage_t *st = g->runq_head;
         g->runq_head = st->next_run;
-        if (!g->runq_head)
-            g->runq_tail = NULL;
+        if (!g->runq_head) g->runq_tail = NULL;
         st->scheduled = false;
-        if (!st->finished && st->started)
-            run_stage(st);
+        if (!st->finished && st->started) run_stage(st);
     }
     g->in_scheduler = false;
     return g->runq_head != NULL;
@@ -796,8 +758,7 @@ static bool scheduler_pass(rv_graph_t *g, uint32_t budget)
 
 static void call_done_if_finished(rv_graph_t *g)
 {
-    if (!g->running || g->done_called || g->nfinished < g->nstages || g->runq_head)
-        return;
+    if (!g->running || g->done_called || g->nfinished < g->nstages || g->runq_head) return;
     g->done_called = true;
     g->running = false;
     if (g->idle_active) {
@@ -805,8 +766,7 @@ static void call_done_if_finished(rv_graph_t *g)
         uv_idle_stop(&g->idle);
     }
     uv_timer_stop(&g->uvtimer);
-    if (g->done)
-        g->done(g, g->status, g->done_opaque); /* may destroy g: nothing after this */
+    if (g->done) g->done(g, g->status, g->done_opaque); /* may destroy g: nothing after this */
 }
 
 void rv__run_scheduler(rv_graph_t *g)
@@ -819,8 +779,7 @@ void rv__run_scheduler(rv_graph_t *g)
 static void idle_cb(uv_idle_t *h)
 {
     rv_graph_t *g = h->data;
-    if (scheduler_pass(g, g->budget))
-        return; /* more to do after the loop polled once */
+    if (scheduler_pass(g, g->budget)) return; /* more to do after the loop polled once */
     g->idle_active = false;
     uv_idle_stop(&g->idle);
     rv__timers_rearm(g);
@@ -829,8 +788,7 @@ static void idle_cb(uv_idle_t *h)
 
 void rv__maybe_done(rv_graph_t *g)
 {
-    if (g->running && g->nfinished >= g->nstages)
-        ensure_idle(g);
+    if (g->running && g->nfinished >= g->nstages) ensure_idle(g);
 }
 
 /* --------------------------------------------------------------- lifecycle */
@@ -840,8 +798,7 @@ static rv_err_t start_stage(rv_stage_t *st, rv_error_t **errp)
     st->started = true;
     if (st->ops->start) {
         rv_err_t rc = st->ops->start(st, errp);
-        if (rc != RV_OK)
-            return rc;
+        if (rc != RV_OK) return rc;
     }
     rv_stage_wake(st);
     return RV_OK;
@@ -851,10 +808,8 @@ rv_err_t rv_graph_run(rv_graph_t *g, rv_graph_done_fn done, void *opaque, rv_err
 {
     if (g->running || g->done_called)
         return rv_error_set(errp, RV_ERR_STATE, false, "graph already ran");
-    if (g->build_error)
-        return rv_error_give(errp, rv_error_copy(g->build_error));
-    if (!g->stages)
-        return rv_error_set(errp, RV_ERR_INVALID, false, "graph has no stages");
+    if (g->build_error) return rv_error_give(errp, rv_error_copy(g->build_error));
+    if (!g->stages) return rv_error_set(errp, RV_ERR_INVALID, false, "graph has no stages");
     for (rv_stage_t *st = g->stages; st; st = st->next_all) {
         for (int i = 0; i < st->n_in; i++)
             if (!st->in[i])
@@ -871,8 +826,7 @@ rv_err_t rv_graph_run(rv_graph_t *g, rv_graph_done_fn done, void *opaque, rv_err
     for (rv_stage_t *st = g->stages; st; st = st->next_all) {
         rv_error_t *err = NULL;
         if (start_stage(st, &err) != RV_OK) {
-            if (!err)
-                err = rv_error_new(RV_ERR_STATE, false, "%s failed to start", st->name);
+            if (!err) err = rv_error_new(RV_ERR_STATE, false, "%s failed to start", st->name);
             rv_error_t *copy = rv_error_copy(err);
             rv_stage_fail(st, err);
             rv_graph_abort(g);
@@ -887,14 +841,12 @@ rv_err_t rv_graph_run(rv_graph_t *g, rv_graph_done_fn done, void *opaque, rv_err
 
 void rv_graph_stop(rv_graph_t *g)
 {
-    if (!g->running || g->stopping || g->aborting)
-        return;
+    if (!g->running || g->stopping || g->aborting) return;
     g->stopping = true;
     /* Sources finish (or run their own drain hook); other stages with a drain
      * hook hear of it too (a restart stage waiting out a backoff). */
     for (rv_stage_t *st = g->stages; st; st = st->next_all) {
-        if (st->finished)
-            continue;
+        if (st->finished) continue;
         if (st->ops->on_drain)
             st->ops->on_drain(st);
         else if (st->n_in == 0)
@@ -905,16 +857,13 @@ void rv_graph_stop(rv_graph_t *g)
 
 void rv_graph_abort(rv_graph_t *g)
 {
-    if (!g->running || g->aborting)
-        return;
+    if (!g->running || g->aborting) return;
     g->aborting = true;
     rv_error_t *err = rv_error_new(RV_ERR_CANCELLED, false, "graph aborted");
     rv__graph_set_status(g, err);
     for (rv_stage_t *st = g->stages; st; st = st->next_all) {
-        if (st->finished)
-            continue;
-        if (st->ops->on_abort)
-            st->ops->on_abort(st);
+        if (st->finished) continue;
+        if (st->ops->on_abort) st->ops->on_abort(st);
         rv_stage_fail(st, rv_error_copy(err));
     }
     rv_error_destroy(err);
@@ -937,8 +886,7 @@ static void async_cb(uv_async_t *h)
 void rv_graph_stop_async(rv_graph_t *g, bool graceful)
 {
     uv_mutex_lock(&g->mu);
-    if (g->async_request != 2)
-        g->async_request = graceful ? 1 : 2;
+    if (g->async_request != 2) g->async_request = graceful ? 1 : 2;
     uv_mutex_unlock(&g->mu);
     uv_async_send(&g->async);
 }
@@ -951,14 +899,12 @@ void rv_graph_hold(rv_graph_t *g)
 void rv_graph_unhold(rv_graph_t *g)
 {
     g->holds--;
-    if (g->destroyed)
-        rv__graph_try_free(g);
+    if (g->destroyed) rv__graph_try_free(g);
 }
 
 void rv__graph_try_free(rv_graph_t *g)
 {
-    if (!g->destroyed || g->holds > 0 || g->closing > 0 || g->live_envs > 0)
-        return;
+    if (!g->destroyed || g->holds > 0 || g->closing > 0 || g->live_envs > 0) return;
     rv__env_pool_drain(g);
     uv_mutex_destroy(&g->mu);
     free(g->heap);
@@ -974,8 +920,7 @@ static void handle_closed(uv_handle_t *h)
 
 void rv_graph_destroy(rv_graph_t *g)
 {
-    if (!g || g->destroyed)
-        return;
+    if (!g || g->destroyed) return;
     if (g->running && !g->done_called) {
         g->done = NULL; /* the caller is tearing down: no callback into it */
         rv_graph_abort(g);
@@ -985,8 +930,7 @@ void rv_graph_destroy(rv_graph_t *g)
      * state) is still alive. */
     for (rv_stage_t *st = g->stages; st; st = st->next_all)
         for (int i = 0; i < st->n_out; i++)
-            if (st->out[i])
-                edge_drop_buffered(st->out[i], RV_ERR_CANCELLED);
+            if (st->out[i]) edge_drop_buffered(st->out[i], RV_ERR_CANCELLED);
     /* Then the stop hooks, sinks first: a sink may still hold envelopes whose
      * acks reach a source created before it. */
     rv_stage_t **order = malloc((size_t)g->nstages * sizeof(*order));
@@ -1009,8 +953,7 @@ void rv_graph_destroy(rv_graph_t *g)
         rv_stage_t *next = st->next_all;
         for (int i = 0; i < st->n_out; i++) {
             rv_edge_t *e = st->out[i];
-            if (!e)
-                continue;
+            if (!e) continue;
             edge_drop_buffered(e, RV_ERR_CANCELLED);
             rv_error_destroy(e->err);
             free(e->ring);
@@ -1026,8 +969,7 @@ void rv_graph_destroy(rv_graph_t *g)
     rv_error_destroy(g->status);
     rv_error_destroy(g->build_error);
     g->status = g->build_error = NULL;
-    if (g->vclock)
-        rv__vclock_detach(g->vclock, g);
+    if (g->vclock) rv__vclock_detach(g->vclock, g);
     rv__timers_close(g);
     g->closing += 3;
     uv_close((uv_handle_t *)&g->idle, handle_closed);
@@ -1041,8 +983,7 @@ void rv_graph_destroy(rv_graph_t *g)
 void rv__stage_detach_input(rv_stage_t *st, int port)
 {
     rv_edge_t *e = st->in[port];
-    if (!e)
-        return;
+    if (!e) return;
     edge_drop_buffered(e, RV_ERR_CANCELLED);
     e->cancelled = true;
     st->in[port] = NULL;

@@ -33,8 +33,7 @@ static void sift_up(rv_graph_t *g, size_t i)
 {
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!earlier(g->heap[i], g->heap[p]))
-            break;
+        if (!earlier(g->heap[i], g->heap[p])) break;
         heap_swap(g, i, p);
         i = p;
     }
@@ -44,12 +43,9 @@ static void sift_down(rv_graph_t *g, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < g->heap_n && earlier(g->heap[l], g->heap[m]))
-            m = l;
-        if (r < g->heap_n && earlier(g->heap[r], g->heap[m]))
-            m = r;
-        if (m == i)
-            return;
+        if (l < g->heap_n && earlier(g->heap[l], g->heap[m])) m = l;
+        if (r < g->heap_n && earlier(g->heap[r], g->heap[m])) m = r;
+        if (m == i) return;
         heap_swap(g, i, m);
         i = m;
     }
@@ -60,8 +56,7 @@ static void heap_remove(rv_graph_t *g, rv_timer_t *t)
     size_t i = (size_t)t->heap_idx;
     t->heap_idx = -1;
     g->heap_n--;
-    if (i == g->heap_n)
-        return;
+    if (i == g->heap_n) return;
     g->heap[i] = g->heap[g->heap_n];
     g->heap[i]->heap_idx = (int)i;
     sift_up(g, i);
@@ -73,8 +68,7 @@ static bool heap_push(rv_graph_t *g, rv_timer_t *t)
     if (g->heap_n == g->heap_cap) {
         size_t cap = g->heap_cap ? g->heap_cap * 2 : 16;
         rv_timer_t **h = realloc(g->heap, cap * sizeof(*h));
-        if (!h)
-            return false;
+        if (!h) return false;
         g->heap = h;
         g->heap_cap = cap;
     }
@@ -111,8 +105,7 @@ uint64_t rv__timers_next(const rv_graph_t *g)
 
 void rv__timers_rearm(rv_graph_t *g)
 {
-    if (g->destroyed || g->vclock)
-        return;
+    if (g->destroyed || g->vclock) return;
     if (g->heap_n == 0) {
         uv_timer_stop(&g->uvtimer);
         return;
@@ -148,8 +141,7 @@ void rv__timers_close(rv_graph_t *g)
 rv_timer_t *rv_timer_new(rv_stage_t *st, rv_timer_fn fn, void *opaque)
 {
     rv_timer_t *t = calloc(1, sizeof(*t));
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     t->g = st->g;
     t->st = st;
     t->fn = fn;
@@ -161,26 +153,21 @@ rv_timer_t *rv_timer_new(rv_stage_t *st, rv_timer_fn fn, void *opaque)
 void rv_timer_start(rv_timer_t *t, uint64_t delay_ms)
 {
     rv_graph_t *g = t->g;
-    if (g->destroyed)
-        return;
-    if (t->heap_idx >= 0)
-        heap_remove(g, t);
+    if (g->destroyed) return;
+    if (t->heap_idx >= 0) heap_remove(g, t);
     /* Saturate: a huge delay (rv_backoff_delay gives UINT64_MAX when the
      * backoff overflows) must mean "not for a very long time", never wrap
      * around to a deadline in the past that fires at once. */
     uint64_t now = rv_graph_now(g);
     t->deadline = delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms;
     t->seq = ++g->timer_seq;
-    if (!heap_push(g, t))
-        return;
-    if (!g->vclock && g->heap[0] == t)
-        rv__timers_rearm(g);
+    if (!heap_push(g, t)) return;
+    if (!g->vclock && g->heap[0] == t) rv__timers_rearm(g);
 }
 
 void rv_timer_stop(rv_timer_t *t)
 {
-    if (t && t->heap_idx >= 0 && !t->g->destroyed)
-        heap_remove(t->g, t);
+    if (t && t->heap_idx >= 0 && !t->g->destroyed) heap_remove(t->g, t);
 }
 
 bool rv_timer_active(const rv_timer_t *t)
@@ -190,8 +177,7 @@ bool rv_timer_active(const rv_timer_t *t)
 
 void rv_timer_destroy(rv_timer_t *t)
 {
-    if (!t)
-        return;
+    if (!t) return;
     rv_timer_stop(t);
     free(t);
 }
@@ -201,8 +187,7 @@ void rv_timer_destroy(rv_timer_t *t)
 rv_clock_t *rv_clock_virtual_new(uint64_t start_ms)
 {
     rv_clock_t *c = calloc(1, sizeof(*c));
-    if (c)
-        c->now = start_ms;
+    if (c) c->now = start_ms;
     return c;
 }
 
@@ -254,13 +239,10 @@ void rv_clock_advance(rv_clock_t *c, uint64_t ms)
         uint64_t next = UINT64_MAX;
         for (rv_graph_t *g = c->graphs; g; g = g->vclock_next) {
             uint64_t n = rv__timers_next(g);
-            if (n < next)
-                next = n;
+            if (n < next) next = n;
         }
-        if (next > target)
-            break;
-        if (next > c->now)
-            c->now = next;
+        if (next > target) break;
+        if (next > c->now) c->now = next;
         for (rv_graph_t *g = c->graphs; g; g = g->vclock_next)
             rv__timers_fire_due(g);
     }
@@ -273,12 +255,10 @@ void rv_clock_advance(rv_clock_t *c, uint64_t ms)
 uint64_t rv_backoff_delay(const rv_backoff_t *b, int n, double rnd)
 {
     double base = (double)b->min_ms * ldexp(1.0, n < 0 ? 0 : (n > 62 ? 62 : n));
-    if (base > (double)b->max_ms)
-        base = (double)b->max_ms;
+    if (base > (double)b->max_ms) base = (double)b->max_ms;
     double d = base * (1.0 + rnd * b->random_factor);
     /* A negative random factor (or a NaN) must not turn into a huge or
      * undefined conversion: no delay is the sane floor. */
-    if (!(d > 0))
-        return 0;
+    if (!(d > 0)) return 0;
     return d >= 1.8e19 ? UINT64_MAX : (uint64_t)d;
 }

@@ -73,8 +73,7 @@ static void release_slot(amap_t *a, rv_async_t *op)
     op->env = NULL;
     op->out = NULL;
     a->in_flight--;
-    if (!a->ordered)
-        a->free_q[a->free_n++] = op->index;
+    if (!a->ordered) a->free_q[a->free_n++] = op->index;
     rv_stage_set_in_flight(op->st, (uint64_t)a->in_flight);
 }
 
@@ -94,21 +93,17 @@ static bool emit_ready(rv_stage_t *st)
     for (;;) {
         rv_async_t *op;
         if (a->ordered) {
-            if (a->count == 0)
-                break;
+            if (a->count == 0) break;
             op = &a->slots[a->head];
         } else {
-            if (a->done_n == 0)
-                break;
+            if (a->done_n == 0) break;
             op = &a->slots[a->done_q[a->done_head]];
         }
         if (op->state == SLOT_DONE) {
-            if (rv_out_room(st, 0) == 0 && !rv_out_closed(st, 0))
-                break;
+            if (rv_out_room(st, 0) == 0 && !rv_out_closed(st, 0)) break;
             rv_env_t *env = rv__env_with_payload(op->env, op->out, a->out_free);
             op->env = NULL;
-            if (env)
-                rv_out_push(st, 0, env);
+            if (env) rv_out_push(st, 0, env);
         } else if (op->state != SLOT_DROPPED) {
             break; /* ordered: the head is still running */
         }
@@ -132,8 +127,7 @@ static bool start_calls(rv_stage_t *st)
     bool progress = false;
     while (a->in_flight < a->par && !a->cancelled && !rv_stage_finished(st)) {
         rv_env_t *env = rv_in_pop(st, 0);
-        if (!env)
-            break;
+        if (!env) break;
         int idx;
         if (a->ordered) {
             idx = (a->head + a->count) % a->par;
@@ -157,8 +151,7 @@ static bool start_calls(rv_stage_t *st)
 static void pump(rv_stage_t *st)
 {
     amap_t *a = rv_stage_state(st);
-    if (a->pumping)
-        return;
+    if (a->pumping) return;
     a->pumping = true;
     bool progress;
     do {
@@ -175,8 +168,7 @@ static void drop_waiting(rv_stage_t *st);
 static void retry_timer_cb(rv_timer_t *t, void *opaque)
 {
     rv_async_t *op = opaque;
-    if (op->state != SLOT_WAITING)
-        return;
+    if (op->state != SLOT_WAITING) return;
     amap_t *a = rv_stage_state(op->st);
     if (rv_stage_finished(op->st)) {
         /* The stage failed meanwhile: no new call after its end. */
@@ -199,11 +191,9 @@ void rv_async_done(rv_async_t *op, void *out, rv_error_t *err)
         /* The graph is gone; only the memory of this call is left to free. */
         if (op->state == SLOT_RUNNING) {
             op->state = SLOT_FREE;
-            if (!err && out && out != op->in && a->out_free)
-                a->out_free(out);
+            if (!err && out && out != op->in && a->out_free) a->out_free(out);
             rv_error_destroy(err);
-            if (--a->orphans == 0)
-                amap_free(a);
+            if (--a->orphans == 0) amap_free(a);
         } else {
             rv_error_destroy(err);
         }
@@ -334,8 +324,7 @@ static void stop(rv_stage_t *st)
             rv_env_release_failed(op->env, RV_ERR_CANCELLED);
             op->env = NULL;
         }
-        if (op->state == SLOT_RUNNING)
-            running++;
+        if (op->state == SLOT_RUNNING) running++;
         rv_timer_destroy(op->timer);
         op->timer = NULL;
         op->st = NULL;
@@ -366,9 +355,9 @@ rv_stage_t *rv__async_map_new(rv_graph_t *g, const char *kind, int parallelism, 
                               void *opaque)
 {
     if (!fn || parallelism < 1 || parallelism > 65536) {
-        rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                              "%s: %s", kind,
-                                              fn ? "parallelism must be 1..65536" : "function is NULL"));
+        rv_graph_record_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "%s: %s", kind,
+                            fn ? "parallelism must be 1..65536" : "function is NULL"));
         return NULL;
     }
     amap_t *a = calloc(1, sizeof(*a));
@@ -397,8 +386,7 @@ rv_stage_t *rv__async_map_new(rv_graph_t *g, const char *kind, int parallelism, 
         a->backoff = *backoff;
     }
     rv_stage_t *st = rv_stage_new(g, backoff ? &ops_retry : &ops_async, a, 1, 1);
-    if (!st)
-        return NULL;
+    if (!st) return NULL;
     for (int i = 0; i < parallelism; i++) {
         rv_async_t *op = &a->slots[i];
         op->a = a;

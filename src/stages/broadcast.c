@@ -15,8 +15,7 @@ static void on_input(rv_stage_t *st)
     int n_out = rv_stage_outputs(st);
     int open = 0;
     for (int i = 0; i < n_out; i++)
-        if (!rv_out_closed(st, i))
-            open++;
+        if (!rv_out_closed(st, i)) open++;
     if (open == 0) {
         rv_stage_finish(st);
         return;
@@ -27,14 +26,12 @@ static void on_input(rv_stage_t *st)
     for (;;) {
         size_t room = rv_out_room_all(st);
         size_t n = rv_in_take(st, 0, batch, room < 128 ? room : 128);
-        if (n == 0)
-            return;
+        if (n == 0) return;
         for (size_t j = 0; j < n; j++)
             for (int k = 1; k < open; k++)
                 batch[j]->refs++;
         for (int i = 0; i < n_out; i++)
-            if (!rv_out_closed(st, i))
-                rv_out_give(st, i, batch, n);
+            if (!rv_out_closed(st, i)) rv_out_give(st, i, batch, n);
     }
 }
 
@@ -66,7 +63,8 @@ rv_stage_t *rv_broadcast(rv_graph_t *g, int n, bool eager_cancel)
     broadcast_t *b = n >= 1 ? calloc(1, sizeof(*b)) : NULL;
     if (!b) {
         rv_graph_record_error(g, rv_error_new(n >= 1 ? RV_ERR_NOMEM : RV_ERR_INVALID, false,
-                                              "broadcast: %s", n >= 1 ? "out of memory" : "needs n >= 1"));
+                                              "broadcast: %s",
+                                              n >= 1 ? "out of memory" : "needs n >= 1"));
         return NULL;
     }
     b->eager_cancel = eager_cancel;

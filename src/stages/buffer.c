@@ -36,8 +36,7 @@ static void emit(rv_stage_t *st)
         rv_out_push(st, 0, env);
     }
     rv_stage_set_in_flight(st, b->count);
-    if (b->upstream_done && b->count == 0)
-        rv_stage_finish(st);
+    if (b->upstream_done && b->count == 0) rv_stage_finish(st);
 }
 
 static void on_input(rv_stage_t *st)
@@ -46,8 +45,7 @@ static void on_input(rv_stage_t *st)
     emit(st); /* room first, so fewer elements meet a full buffer */
     while (!rv_stage_finished(st) && rv_in_avail(st, 0) > 0) {
         if (b->count == b->size) {
-            if (b->strategy == RV_OVERFLOW_BACKPRESSURE)
-                break;
+            if (b->strategy == RV_OVERFLOW_BACKPRESSURE) break;
             rv_env_t *env = rv_in_pop(st, 0);
             switch (b->strategy) {
             case RV_OVERFLOW_DROP_HEAD: {
@@ -74,8 +72,9 @@ static void on_input(rv_stage_t *st)
                 rv_env_release_failed(env, RV_ERR_OVERFLOW);
                 release_all(b);
                 rv_stage_set_in_flight(st, 0);
-                rv_stage_fail(st, rv_error_new(RV_ERR_OVERFLOW, false, "%s: buffer of %zu overflowed",
-                                               rv_stage_name(st), b->size));
+                rv_stage_fail(st,
+                              rv_error_new(RV_ERR_OVERFLOW, false, "%s: buffer of %zu overflowed",
+                                           rv_stage_name(st), b->size));
                 return;
             }
             continue;
@@ -83,8 +82,7 @@ static void on_input(rv_stage_t *st)
         b->ring[(b->head + b->count) % b->size] = rv_in_pop(st, 0);
         b->count++;
     }
-    if (!rv_stage_finished(st))
-        emit(st);
+    if (!rv_stage_finished(st)) emit(st);
 }
 
 static void on_finish(rv_stage_t *st, int port, const rv_error_t *err)
@@ -132,11 +130,11 @@ static const rv_stage_ops_t ops = {.kind = "buffer",
 rv_stage_t *rv_buffer(rv_graph_t *g, size_t size, rv_overflow_t strategy)
 {
     buffer_t *b = size > 0 ? calloc(1, sizeof(*b)) : NULL;
-    if (b)
-        b->ring = calloc(size, sizeof(rv_env_t *));
+    if (b) b->ring = calloc(size, sizeof(rv_env_t *));
     if (!b || !b->ring) {
         free(b);
-        rv_graph_record_error(g, rv_error_new(size ? RV_ERR_NOMEM : RV_ERR_INVALID, false, "buffer: %s",
+        rv_graph_record_error(g, rv_error_new(size ? RV_ERR_NOMEM : RV_ERR_INVALID, false,
+                                              "buffer: %s",
                                               size ? "out of memory" : "size must be > 0"));
         return NULL;
     }

@@ -19,7 +19,8 @@ static void on_input(rv_stage_t *st)
             rv_env_t **items = realloc(c->items, cap * sizeof(*items));
             if (!items) {
                 rv_env_release_failed(env, RV_ERR_NOMEM);
-                rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+                rv_stage_fail(
+                    st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
                 return;
             }
             c->items = items;

@@ -33,7 +33,8 @@ rv_stage_t *rv_filter(rv_graph_t *g, rv_pred_fn pred, void *opaque)
     filter_t *f = pred ? calloc(1, sizeof(*f)) : NULL;
     if (!f) {
         rv_graph_record_error(g, rv_error_new(pred ? RV_ERR_NOMEM : RV_ERR_INVALID, false,
-                                              "filter: %s", pred ? "out of memory" : "predicate is NULL"));
+                                              "filter: %s",
+                                              pred ? "out of memory" : "predicate is NULL"));
         return NULL;
     }
     f->pred = pred;

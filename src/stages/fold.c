@@ -22,14 +22,12 @@ static void on_input(rv_stage_t *st)
             void *out = f->acc;
             rv_err_t rc = f->fn(f->opaque, f->acc, rv_env_payload(env), &out, &err);
             if (rc == RV_OK) {
-                if (out != f->acc && f->acc_free)
-                    f->acc_free(f->acc);
+                if (out != f->acc && f->acc_free) f->acc_free(f->acc);
                 f->acc = out;
                 rv_env_release(env);
                 break;
             }
-            if (rv__supervise(st, env, rc, &err, attempt) != RV_RETRY)
-                break;
+            if (rv__supervise(st, env, rc, &err, attempt) != RV_RETRY) break;
         }
     }
 }
@@ -37,8 +35,7 @@ static void on_input(rv_stage_t *st)
 static void emit(rv_stage_t *st)
 {
     fold_t *f = rv_stage_state(st);
-    if (!f->upstream_done || rv_out_room(st, 0) == 0)
-        return;
+    if (!f->upstream_done || rv_out_room(st, 0) == 0) return;
     rv_env_t *env = rv_env_new(rv_stage_graph(st), f->acc, f->acc_free);
     f->acc = NULL;
     if (!env) {
@@ -62,8 +59,7 @@ static void on_finish(rv_stage_t *st, int port, const rv_error_t *err)
 static void stop(rv_stage_t *st)
 {
     fold_t *f = rv_stage_state(st);
-    if (f->acc && f->acc_free)
-        f->acc_free(f->acc);
+    if (f->acc && f->acc_free) f->acc_free(f->acc);
     free(f);
 }
 
@@ -74,8 +70,7 @@ rv_stage_t *rv_fold(rv_graph_t *g, void *init, rv_free_fn acc_free, rv_fold_fn f
 {
     fold_t *f = fn ? calloc(1, sizeof(*f)) : NULL;
     if (!f) {
-        if (acc_free)
-            acc_free(init);
+        if (acc_free) acc_free(init);
         rv_graph_record_error(g, rv_error_new(fn ? RV_ERR_NOMEM : RV_ERR_INVALID, false, "fold: %s",
                                               fn ? "out of memory" : "function is NULL"));
         return NULL;

@@ -21,8 +21,7 @@ static void on_input(rv_stage_t *st)
         if (i == n) {
             n = rv_in_take(st, 0, batch, 128);
             i = 0;
-            if (n == 0)
-                return;
+            if (n == 0) return;
         }
         rv_env_t *env = batch[i++];
         for (int attempt = 1;; attempt++) {
@@ -33,8 +32,7 @@ static void on_input(rv_stage_t *st)
                 rv__env_release(env);
                 break;
             }
-            if (rv__supervise(st, env, rc, &err, attempt) != RV_RETRY)
-                break;
+            if (rv__supervise(st, env, rc, &err, attempt) != RV_RETRY) break;
         }
     }
     while (i < n) /* the stage failed mid-batch: the rest was not processed */
@@ -52,8 +50,9 @@ static rv_stage_t *make(rv_graph_t *g, rv_each_fn fn, rv_each_env_fn env_fn, voi
 {
     each_t *e = (fn || env_fn) ? calloc(1, sizeof(*e)) : NULL;
     if (!e) {
-        rv_graph_record_error(g, rv_error_new((fn || env_fn) ? RV_ERR_NOMEM : RV_ERR_INVALID, false,
-                                              "for-each: %s", (fn || env_fn) ? "out of memory" : "function is NULL"));
+        rv_graph_record_error(
+            g, rv_error_new((fn || env_fn) ? RV_ERR_NOMEM : RV_ERR_INVALID, false, "for-each: %s",
+                            (fn || env_fn) ? "out of memory" : "function is NULL"));
         return NULL;
     }
     *e = (each_t){fn, env_fn, opaque};

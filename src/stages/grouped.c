@@ -30,16 +30,14 @@ static void release_all(rv_stage_t *st, grouped_t *gr)
     gr->count = 0;
     gr->ready = false;
     rv_timer_stop(gr->timer);
-    if (st)
-        rv_stage_set_in_flight(st, 0);
+    if (st) rv_stage_set_in_flight(st, 0);
 }
 
 /* Emits the current group when it is ready and the output has room. */
 static bool flush(rv_stage_t *st)
 {
     grouped_t *gr = rv_stage_state(st);
-    if (!gr->ready || gr->count == 0 || rv_out_room(st, 0) == 0)
-        return false;
+    if (!gr->ready || gr->count == 0 || rv_out_room(st, 0) == 0) return false;
     rv_group_t *grp = malloc(sizeof(*grp) + gr->count * sizeof(rv_env_t *));
     if (!grp) {
         rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
@@ -66,16 +64,12 @@ static void pump(rv_stage_t *st)
     grouped_t *gr = rv_stage_state(st);
     for (;;) {
         flush(st);
-        if (gr->ready || rv_stage_finished(st))
-            break; /* waiting for room */
+        if (gr->ready || rv_stage_finished(st)) break; /* waiting for room */
         rv_env_t *env = rv_in_pop(st, 0);
-        if (!env)
-            break;
-        if (gr->count == 0 && gr->ms > 0)
-            rv_timer_start(gr->timer, gr->ms);
+        if (!env) break;
+        if (gr->count == 0 && gr->ms > 0) rv_timer_start(gr->timer, gr->ms);
         gr->items[gr->count++] = env;
-        if (gr->count == gr->n)
-            gr->ready = true;
+        if (gr->count == gr->n) gr->ready = true;
     }
     rv_stage_set_in_flight(st, gr->count);
     if (gr->upstream_done && !rv_stage_finished(st)) {
@@ -83,8 +77,7 @@ static void pump(rv_stage_t *st)
             gr->ready = true;
             flush(st);
         }
-        if (gr->count == 0)
-            rv_stage_finish(st);
+        if (gr->count == 0) rv_stage_finish(st);
     }
 }
 
@@ -147,12 +140,12 @@ static const rv_stage_ops_t ops_within = {.kind = "grouped-within",
 static rv_stage_t *make(rv_graph_t *g, size_t n, uint64_t ms)
 {
     grouped_t *gr = n > 0 ? calloc(1, sizeof(*gr)) : NULL;
-    if (gr)
-        gr->items = calloc(n, sizeof(rv_env_t *));
+    if (gr) gr->items = calloc(n, sizeof(rv_env_t *));
     if (!gr || !gr->items) {
         free(gr);
-        rv_graph_record_error(g, rv_error_new(n ? RV_ERR_NOMEM : RV_ERR_INVALID, false, "grouped: %s",
-                                              n ? "out of memory" : "group size must be > 0"));
+        rv_graph_record_error(g,
+                              rv_error_new(n ? RV_ERR_NOMEM : RV_ERR_INVALID, false, "grouped: %s",
+                                           n ? "out of memory" : "group size must be > 0"));
         return NULL;
     }
     gr->n = n;
@@ -173,7 +166,8 @@ rv_stage_t *rv_grouped(rv_graph_t *g, size_t n)
 rv_stage_t *rv_grouped_within(rv_graph_t *g, size_t n, uint64_t ms)
 {
     if (ms == 0) {
-        rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false, "grouped-within: ms must be > 0"));
+        rv_graph_record_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "grouped-within: ms must be > 0"));
         return NULL;
     }
     return make(g, n, ms);

@@ -26,8 +26,7 @@ static rv_env_t *apply(rv_stage_t *st, map_t *m, rv_env_t *env, int first_attemp
         if (m->fn) {
             void *in = rv_env_payload(env), *out = in;
             rc = m->fn(m->opaque, in, &out, &err);
-            if (rc == RV_OK)
-                return rv__env_with_payload(env, out, m->out_free);
+            if (rc == RV_OK) return rv__env_with_payload(env, out, m->out_free);
         } else {
             if (rv_env_refs(env) > 1) {
                 /* The function may replace the payload: give it an envelope of
@@ -44,12 +43,10 @@ static rv_env_t *apply(rv_stage_t *st, map_t *m, rv_env_t *env, int first_attemp
                 env = own;
             }
             rc = m->env_fn(m->opaque, env, &err);
-            if (rc == RV_OK)
-                return env;
+            if (rc == RV_OK) return env;
         }
         rv_directive_t d = rv__supervise(st, env, rc, &err, attempt);
-        if (d != RV_RETRY)
-            return NULL;
+        if (d != RV_RETRY) return NULL;
     }
 }
 
@@ -66,11 +63,9 @@ static void on_input(rv_stage_t *st)
     rv_env_t *batch[MAP_BATCH];
     for (;;) {
         size_t room = rv_out_room(st, 0);
-        if (room > MAP_BATCH)
-            room = MAP_BATCH;
+        if (room > MAP_BATCH) room = MAP_BATCH;
         size_t n = room ? rv_in_take(st, 0, batch, room) : 0;
-        if (n == 0)
-            return;
+        if (n == 0) return;
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
             rv_env_t *env = batch[i];
@@ -80,8 +75,7 @@ static void on_input(rv_stage_t *st)
                 rv_err_t frc = fn(opaque, in, &out, &err);
                 if (frc == RV_OK) {
                     if (out != in) {
-                        if (env->free_payload && in)
-                            env->free_payload(in);
+                        if (env->free_payload && in) env->free_payload(in);
                         env->payload = out;
                         env->free_payload = out_free;
                     }
@@ -107,8 +101,7 @@ static void on_input(rv_stage_t *st)
                     rv_env_release_failed(batch[j], RV_ERR_CANCELLED);
                 return;
             }
-            if (env)
-                batch[k++] = env;
+            if (env) batch[k++] = env;
         }
         rv_out_give(st, 0, batch, k);
     }

@@ -29,8 +29,7 @@ static void on_input(rv_stage_t *st)
                 m->next = (i + 1) % n_in;
             }
         }
-        if (!moved)
-            break;
+        if (!moved) break;
     }
 }
 
@@ -46,8 +45,7 @@ static void on_finish(rv_stage_t *st, int port, const rv_error_t *err)
         return;
     }
     for (int i = 0; i < rv_stage_inputs(st); i++)
-        if (!rv_in_closed(st, i))
-            return;
+        if (!rv_in_closed(st, i)) return;
     rv_stage_finish(st);
 }
 
@@ -56,14 +54,16 @@ static void stop(rv_stage_t *st)
     free(rv_stage_state(st));
 }
 
-static const rv_stage_ops_t ops = {.kind = "merge", .on_input = on_input, .on_finish = on_finish, .stop = stop};
+static const rv_stage_ops_t ops = {
+    .kind = "merge", .on_input = on_input, .on_finish = on_finish, .stop = stop};
 
 rv_stage_t *rv_merge(rv_graph_t *g, int n, bool eager_complete)
 {
     merge_t *m = n >= 1 ? calloc(1, sizeof(*m)) : NULL;
     if (!m) {
-        rv_graph_record_error(g, rv_error_new(n >= 1 ? RV_ERR_NOMEM : RV_ERR_INVALID, false, "merge: %s",
-                                              n >= 1 ? "out of memory" : "needs n >= 1"));
+        rv_graph_record_error(g,
+                              rv_error_new(n >= 1 ? RV_ERR_NOMEM : RV_ERR_INVALID, false,
+                                           "merge: %s", n >= 1 ? "out of memory" : "needs n >= 1"));
         return NULL;
     }
     m->eager_complete = eager_complete;

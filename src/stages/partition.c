@@ -22,11 +22,12 @@ static void on_input(rv_stage_t *st)
             int idx = p->fn(p->opaque, rv_env_payload(rv_in_peek(st, 0)));
             if (idx < 0 || idx >= n_out) {
                 rv_env_t *env = rv_in_pop(st, 0);
-                rv_error_t *err = rv_error_new(RV_ERR_INVALID, false,
-                                               "%s: partition function returned %d, outputs are 0..%d",
-                                               rv_stage_name(st), idx, n_out - 1);
+                rv_error_t *err = rv_error_new(
+                    RV_ERR_INVALID, false, "%s: partition function returned %d, outputs are 0..%d",
+                    rv_stage_name(st), idx, n_out - 1);
                 if (rv__supervise(st, env, RV_ERR_INVALID, &err, 1) == RV_RETRY)
-                    rv_env_release_failed(env, RV_ERR_INVALID); /* retrying cannot change a pure function */
+                    rv_env_release_failed(
+                        env, RV_ERR_INVALID); /* retrying cannot change a pure function */
                 continue;
             }
             p->pending = idx;
@@ -36,8 +37,7 @@ static void on_input(rv_stage_t *st)
             p->pending = -1;
             continue;
         }
-        if (rv_out_room(st, p->pending) == 0)
-            return;
+        if (rv_out_room(st, p->pending) == 0) return;
         rv_out_push(st, p->pending, rv_in_pop(st, 0));
         p->pending = -1;
     }
@@ -54,9 +54,9 @@ rv_stage_t *rv_partition(rv_graph_t *g, int n, rv_partition_fn fn, void *opaque)
 {
     partition_t *p = (n >= 1 && fn) ? calloc(1, sizeof(*p)) : NULL;
     if (!p) {
-        rv_graph_record_error(g, rv_error_new((n >= 1 && fn) ? RV_ERR_NOMEM : RV_ERR_INVALID, false,
-                                              "partition: %s",
-                                              (n >= 1 && fn) ? "out of memory" : "needs n >= 1 and a function"));
+        rv_graph_record_error(
+            g, rv_error_new((n >= 1 && fn) ? RV_ERR_NOMEM : RV_ERR_INVALID, false, "partition: %s",
+                            (n >= 1 && fn) ? "out of memory" : "needs n >= 1 and a function"));
         return NULL;
     }
     p->fn = fn;

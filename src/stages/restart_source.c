@@ -14,8 +14,8 @@ typedef struct {
     void *opaque;
     rv_backoff_t backoff;
     bool on_failure_only;
-    int attempt;        /* restarts since the last reset */
-    int made;           /* inner sources made so far */
+    int attempt; /* restarts since the last reset */
+    int made;    /* inner sources made so far */
     uint64_t started_ms;
     rv_timer_t *timer;
     bool waiting;
@@ -24,11 +24,9 @@ typedef struct {
 
 static void on_input(rv_stage_t *st)
 {
-    if (!st->in[0])
-        return;
+    if (!st->in[0]) return;
     size_t n = rv_in_avail(st, 0), room = rv_out_room(st, 0);
-    if (n > room)
-        n = room;
+    if (n > room) n = room;
     while (n-- > 0)
         rv_out_push(st, 0, rv_in_pop(st, 0));
 }
@@ -39,7 +37,8 @@ static bool make_inner(rv_stage_t *st, rv_error_t **errp)
     rv_graph_t *g = rv_stage_graph(st);
     rv_stage_t *inner = r->factory(g, r->made, r->opaque);
     if (!inner) {
-        rv_error_set(errp, RV_ERR_STATE, false, "%s: the source factory returned NULL", rv_stage_name(st));
+        rv_error_set(errp, RV_ERR_STATE, false, "%s: the source factory returned NULL",
+                     rv_stage_name(st));
         return false;
     }
     r->made++;
@@ -48,7 +47,8 @@ static bool make_inner(rv_stage_t *st, rv_error_t **errp)
      * with an error when a restart recovers from them. */
     inner->contained = true;
     if (rv_link(inner, st) != RV_OK) {
-        rv_error_set(errp, RV_ERR_INVALID, false, "%s: cannot link the new source", rv_stage_name(st));
+        rv_error_set(errp, RV_ERR_INVALID, false, "%s: cannot link the new source",
+                     rv_stage_name(st));
         return false;
     }
     return true;
@@ -59,15 +59,13 @@ static void timer_cb(rv_timer_t *t, void *opaque)
     rv_stage_t *st = opaque;
     restart_t *r = rv_stage_state(st);
     r->waiting = false;
-    if (rv_stage_finished(st))
-        return;
+    if (rv_stage_finished(st)) return;
     if (rv_graph_draining(rv_stage_graph(st))) {
         rv_stage_finish(st);
         return;
     }
     rv_error_t *err = NULL;
-    if (!make_inner(st, &err))
-        rv_stage_fail(st, err);
+    if (!make_inner(st, &err)) rv_stage_fail(st, err);
 }
 
 static void on_finish(rv_stage_t *st, int port, const rv_error_t *err)
@@ -82,12 +80,12 @@ static void on_finish(rv_stage_t *st, int port, const rv_error_t *err)
         return;
     }
     uint64_t now = rv_graph_now(g);
-    if (now - r->started_ms >= r->backoff.max_ms)
-        r->attempt = 0;
+    if (now - r->started_ms >= r->backoff.max_ms) r->attempt = 0;
     if (r->backoff.max_retries >= 0 && r->attempt >= r->backoff.max_retries) {
         if (err)
-            rv_stage_fail(st, rv_error_new(rv_error_code(err), false, "%s: gave up after %d restarts: %s",
-                                           rv_stage_name(st), r->attempt, rv_error_msg(err)));
+            rv_stage_fail(st, rv_error_new(rv_error_code(err), false,
+                                           "%s: gave up after %d restarts: %s", rv_stage_name(st),
+                                           r->attempt, rv_error_msg(err)));
         else
             rv_stage_finish(st);
         return;
@@ -150,8 +148,7 @@ rv_stage_t *rv_restart_source(rv_graph_t *g, rv_source_factory_fn factory, void 
     r->backoff = *backoff;
     r->on_failure_only = on_failure_only;
     rv_stage_t *st = rv_stage_new(g, &ops, r, 1, 1);
-    if (!st)
-        return NULL;
+    if (!st) return NULL;
     r->st = st;
     rv_error_t *err = NULL;
     if (!(r->timer = rv_timer_new(st, timer_cb, st)) || !make_inner(st, &err)) {

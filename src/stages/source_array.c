@@ -16,14 +16,14 @@ static void on_room(rv_stage_t *st)
     while (room-- > 0 && s->next < s->n) {
         rv_env_t *env = rv_env_new(g, s->items[s->next], NULL);
         if (!env) {
-            rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+            rv_stage_fail(st,
+                          rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
             return;
         }
         s->next++;
         rv_out_push(st, 0, env);
     }
-    if (s->next == s->n)
-        rv_stage_finish(st);
+    if (s->next == s->n) rv_stage_finish(st);
 }
 
 static void stop(rv_stage_t *st)

@@ -25,14 +25,15 @@ static void on_room(rv_stage_t *st)
         }
         if (rc < 0) {
             if (!err)
-                err = rv_error_new((rv_err_t)rc, false, "%s: generator failed: %s", rv_stage_name(st),
-                                   rv_err_str((rv_err_t)rc));
+                err = rv_error_new((rv_err_t)rc, false, "%s: generator failed: %s",
+                                   rv_stage_name(st), rv_err_str((rv_err_t)rc));
             rv_stage_fail(st, err);
             return;
         }
         rv_env_t *env = rv_env_new(g, item, item_free);
         if (!env) {
-            rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+            rv_stage_fail(st,
+                          rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
             return;
         }
         rv_out_push(st, 0, env);
@@ -51,7 +52,8 @@ rv_stage_t *rv_source_gen(rv_graph_t *g, rv_gen_fn fn, void *opaque)
     if (!fn) {
         /* Reported by rv_graph_run, like every other constructor's problem,
          * instead of a NULL call once the graph runs. */
-        rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false, "source-gen: function is NULL"));
+        rv_graph_record_error(g,
+                              rv_error_new(RV_ERR_INVALID, false, "source-gen: function is NULL"));
         return NULL;
     }
     source_gen_t *s = calloc(1, sizeof(*s));

@@ -15,8 +15,8 @@ struct rv_queue {
     uv_cond_t not_full;
     qitem_t *ring;
     size_t cap, head, count;
-    bool closed;   /* no more items will be offered */
-    bool shut;     /* the stage is gone or aborted: offers fail */
+    bool closed; /* no more items will be offered */
+    bool shut;   /* the stage is gone or aborted: offers fail */
     uv_async_t async;
     rv_stage_t *st;
     rv_graph_t *g;
@@ -54,19 +54,18 @@ static void drain_to_output(rv_stage_t *st)
             q->head = (q->head + 1) % q->cap;
             q->count--;
         }
-        if (n > 0)
-            uv_cond_broadcast(&q->not_full);
+        if (n > 0) uv_cond_broadcast(&q->not_full);
         finished = q->closed && q->count == 0;
         uv_mutex_unlock(&q->mu);
         for (size_t i = 0; i < n; i++) {
             rv_env_t *env = rv_env_new(g, batch[i].item, batch[i].item_free);
             if (!env) {
                 for (size_t j = i + 1; j < n; j++)
-                    if (batch[j].item_free)
-                        batch[j].item_free(batch[j].item);
+                    if (batch[j].item_free) batch[j].item_free(batch[j].item);
                 shut(q);
                 release_loop(q);
-                rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+                rv_stage_fail(
+                    st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
                 return;
             }
             rv_out_push(st, 0, env);
@@ -76,16 +75,14 @@ static void drain_to_output(rv_stage_t *st)
             rv_stage_finish(st);
             return;
         }
-        if (n < 64)
-            return;
+        if (n < 64) return;
     }
 }
 
 static void async_cb(uv_async_t *h)
 {
     rv_queue_t *q = h->data;
-    if (q->st && !rv_stage_finished(q->st))
-        rv_stage_wake(q->st);
+    if (q->st && !rv_stage_finished(q->st)) rv_stage_wake(q->st);
 }
 
 static void on_room(rv_stage_t *st)
@@ -129,8 +126,7 @@ static void stop(rv_stage_t *st)
     shut(q);
     for (size_t i = 0; i < q->count; i++) {
         qitem_t *it = &q->ring[(q->head + i) % q->cap];
-        if (it->item_free)
-            it->item_free(it->item);
+        if (it->item_free) it->item_free(it->item);
     }
     q->count = 0;
     rv_graph_hold(rv_stage_graph(st));
@@ -147,8 +143,7 @@ static const rv_stage_ops_t ops = {.kind = "source-queue",
 rv_stage_t *rv_source_queue(rv_graph_t *g, size_t capacity)
 {
     rv_queue_t *q = calloc(1, sizeof(*q));
-    if (q && capacity > 0)
-        q->ring = calloc(capacity, sizeof(qitem_t));
+    if (q && capacity > 0) q->ring = calloc(capacity, sizeof(qitem_t));
     if (!q || !q->ring) {
         free(q);
         rv_graph_record_error(g, rv_error_new(capacity ? RV_ERR_NOMEM : RV_ERR_INVALID, false,
@@ -163,8 +158,7 @@ rv_stage_t *rv_source_queue(rv_graph_t *g, size_t capacity)
     uv_async_init(rv_graph_loop(g), &q->async, async_cb);
     q->async.data = q;
     rv_stage_t *st = rv_stage_new(g, &ops, q, 0, 1);
-    if (st)
-        q->st = st;
+    if (st) q->st = st;
     return st;
 }
 
@@ -189,13 +183,13 @@ static rv_err_t enqueue(rv_queue_t *q, void *item, rv_free_fn item_free, int64_t
             uv_cond_wait(&q->not_full, &q->mu);
         } else {
             uint64_t now = uv_hrtime();
-            if (now >= deadline)
-                break;
+            if (now >= deadline) break;
             /* In slices of at most an hour: libuv adds the wait to the current
              * time, which a far deadline would overflow. The loop re-checks
              * the deadline after every wake-up or timed-out slice. */
             uint64_t wait = deadline - now;
-            uv_cond_timedwait(&q->not_full, &q->mu, wait < 3600000000000ull ? wait : 3600000000000ull);
+            uv_cond_timedwait(&q->not_full, &q->mu,
+                              wait < 3600000000000ull ? wait : 3600000000000ull);
         }
     }
     rv_err_t rc;
@@ -231,7 +225,6 @@ void rv_queue_close(rv_queue_t *q)
     /* Once shut, the stage is gone or going and its async handle may be
      * closing: sending to it then is undefined. The stop hook shuts under this
      * lock before it closes the handle, so sending while holding it is safe. */
-    if (!q->shut)
-        uv_async_send(&q->async);
+    if (!q->shut) uv_async_send(&q->async);
     uv_mutex_unlock(&q->mu);
 }

@@ -20,19 +20,18 @@ static void on_room(rv_stage_t *st)
             rv_env_t *env = rv_env_new(g, RV_PTR(s->next), NULL);
             if (!env) {
                 rv_out_give(st, 0, batch, k);
-                rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+                rv_stage_fail(
+                    st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
                 return;
             }
             batch[k++] = env;
             s->next++;
-            if (s->left > 0)
-                s->left--;
+            if (s->left > 0) s->left--;
         }
         rv_out_give(st, 0, batch, k);
         room -= k;
     }
-    if (s->left == 0)
-        rv_stage_finish(st);
+    if (s->left == 0) rv_stage_finish(st);
 }
 
 static void stop(rv_stage_t *st)

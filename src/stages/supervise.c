@@ -1,6 +1,7 @@
 #include "stages/supervise.h"
 
-rv_directive_t rv__supervise(rv_stage_t *st, rv_env_t *env, rv_err_t rc, rv_error_t **err, int attempt)
+rv_directive_t rv__supervise(rv_stage_t *st, rv_env_t *env, rv_err_t rc, rv_error_t **err,
+                             int attempt)
 {
     if (!*err)
         *err = rv_error_new(rc == RV_OK ? RV_ERR_USER : rc, false, "%s: user function failed: %s",
@@ -29,8 +30,7 @@ rv_directive_t rv__supervise(rv_stage_t *st, rv_env_t *env, rv_err_t rc, rv_erro
 
 rv_env_t *rv__env_with_payload(rv_env_t *env, void *out, rv_free_fn out_free)
 {
-    if (out == rv_env_payload(env))
-        return env;
+    if (out == rv_env_payload(env)) return env;
     if (rv_env_refs(env) == 1) {
         rv_env_set_payload(env, out, out_free);
         return env;

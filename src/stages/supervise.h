@@ -11,7 +11,8 @@
  *   RV_RETRY  nothing done: call again with the same element;
  *   RV_RESUME env was released as failed and counted; go on with the next;
  *   RV_STOP   env was released as failed and the stage failed. */
-rv_directive_t rv__supervise(rv_stage_t *st, rv_env_t *env, rv_err_t rc, rv_error_t **err, int attempt);
+rv_directive_t rv__supervise(rv_stage_t *st, rv_env_t *env, rv_err_t rc, rv_error_t **err,
+                             int attempt);
 
 /* Replaces env's payload with out as a map stage does: nothing when out is the
  * current payload, in place when env is held alone, else through a derived

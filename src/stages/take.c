@@ -14,8 +14,7 @@ static void on_input(rv_stage_t *st)
         rv_out_push(st, 0, rv_in_pop(st, 0));
         t->left--;
     }
-    if (t->left == 0)
-        rv_stage_finish(st);
+    if (t->left == 0) rv_stage_finish(st);
 }
 
 static void on_room(rv_stage_t *st)
@@ -32,7 +31,8 @@ static void stop(rv_stage_t *st)
     free(rv_stage_state(st));
 }
 
-static const rv_stage_ops_t ops = {.kind = "take", .on_input = on_input, .on_room = on_room, .stop = stop};
+static const rv_stage_ops_t ops = {
+    .kind = "take", .on_input = on_input, .on_room = on_room, .stop = stop};
 
 rv_stage_t *rv_take(rv_graph_t *g, uint64_t n)
 {

@@ -26,8 +26,7 @@ static void refill(rv_stage_t *st, throttle_t *t)
     double now = (double)rv_graph_now(rv_stage_graph(st));
     if (now > t->last_ms) {
         t->tokens += (now - t->last_ms) * t->per_ms_rate;
-        if (t->tokens > t->burst)
-            t->tokens = t->burst;
+        if (t->tokens > t->burst) t->tokens = t->burst;
         t->last_ms = now;
     }
 }
@@ -81,13 +80,14 @@ static rv_err_t start(rv_stage_t *st, rv_error_t **errp)
     return RV_OK;
 }
 
-static const rv_stage_ops_t ops = {.kind = "throttle", .start = start, .on_input = on_input, .stop = stop};
+static const rv_stage_ops_t ops = {
+    .kind = "throttle", .start = start, .on_input = on_input, .stop = stop};
 
 rv_stage_t *rv_throttle(rv_graph_t *g, uint64_t elements, uint64_t per_ms, uint64_t burst)
 {
     if (elements == 0 || per_ms == 0) {
-        rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                              "throttle: elements and per_ms must be > 0"));
+        rv_graph_record_error(
+            g, rv_error_new(RV_ERR_INVALID, false, "throttle: elements and per_ms must be > 0"));
         return NULL;
     }
     throttle_t *t = calloc(1, sizeof(*t));

@@ -19,8 +19,7 @@ static void on_input(rv_stage_t *st)
     rv_graph_t *g = rv_stage_graph(st);
     while (!rv_stage_finished(st) && rv_out_room(st, 0) > 0) {
         for (int i = 0; i < n; i++)
-            if (rv_in_avail(st, i) == 0)
-                return;
+            if (rv_in_avail(st, i) == 0) return;
         rv_env_t *parts[RV_ZIP_MAX_IN];
         void *ins[RV_ZIP_MAX_IN];
         for (int i = 0; i < n; i++) {
@@ -38,28 +37,27 @@ static void on_input(rv_stage_t *st)
                 rv_error_t *err = NULL;
                 out = NULL;
                 rc = z->fn(z->opaque, ins, n, &out, &err);
-                if (rc == RV_OK)
-                    break;
+                if (rc == RV_OK) break;
                 /* Supervise through a joined envelope so every part shares
                  * the outcome (resume and stop release it as failed). */
-                if (!joint)
-                    joint = rv_env_new_joined(g, NULL, NULL, parts, (size_t)n);
+                if (!joint) joint = rv_env_new_joined(g, NULL, NULL, parts, (size_t)n);
                 if (!joint) {
                     rv_error_destroy(err);
-                    rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+                    rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory",
+                                                   rv_stage_name(st)));
                     return;
                 }
                 d = rv__supervise(st, joint, rc, &err, attempt);
             }
-            if (rc != RV_OK)
-                continue; /* dropped (resume) or the stage failed (stop) */
+            if (rc != RV_OK) continue; /* dropped (resume) or the stage failed (stop) */
             if (joint) {
                 /* A retry succeeded: the parts go on inside the result. */
                 rv_env_t *env = rv_env_derive(joint, out, z->out_free);
                 if (!env) {
                     /* The parts were not emitted: never ack them as done. */
                     rv_env_release_failed(joint, RV_ERR_NOMEM);
-                    rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+                    rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory",
+                                                   rv_stage_name(st)));
                     return;
                 }
                 rv_env_release(joint);
@@ -72,7 +70,8 @@ static void on_input(rv_stage_t *st)
             if (!p) {
                 for (int i = 0; i < n; i++)
                     rv_env_release_failed(parts[i], RV_ERR_NOMEM);
-                rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+                rv_stage_fail(
+                    st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
                 return;
             }
             p->a = ins[0];
@@ -81,7 +80,8 @@ static void on_input(rv_stage_t *st)
         }
         rv_env_t *env = rv_env_new_joined(g, out, out_free, parts, (size_t)n);
         if (!env) {
-            rv_stage_fail(st, rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
+            rv_stage_fail(st,
+                          rv_error_new(RV_ERR_NOMEM, true, "%s: out of memory", rv_stage_name(st)));
             return;
         }
         rv_out_push(st, 0, env);
@@ -101,7 +101,8 @@ static void stop(rv_stage_t *st)
     free(rv_stage_state(st));
 }
 
-static const rv_stage_ops_t ops = {.kind = "zip", .on_input = on_input, .on_finish = on_finish, .stop = stop};
+static const rv_stage_ops_t ops = {
+    .kind = "zip", .on_input = on_input, .on_finish = on_finish, .stop = stop};
 static const rv_stage_ops_t ops_with = {
     .kind = "zip-with", .on_input = on_input, .on_finish = on_finish, .stop = stop};
 
@@ -120,7 +121,8 @@ rv_stage_t *rv_zip_with(rv_graph_t *g, int n, rv_zip_fn fn, rv_free_fn out_free,
     zip_t *z = (fn && n >= 1 && n <= RV_ZIP_MAX_IN) ? calloc(1, sizeof(*z)) : NULL;
     if (!z) {
         rv_graph_record_error(g, rv_error_new(RV_ERR_INVALID, false,
-                                              "zip-with: needs a function and 1..%d inputs", RV_ZIP_MAX_IN));
+                                              "zip-with: needs a function and 1..%d inputs",
+                                              RV_ZIP_MAX_IN));
         return NULL;
     }
     *z = (zip_t){fn, out_free, opaque};

@@ -47,8 +47,8 @@ static void test_rules(void)
     CHECK_EQ(s.version, 4);
 }
 
-static void expect_invalid(const char *action, const char *cart, const char *arg, bool has_count, int count,
-                           const char *needle)
+static void expect_invalid(const char *action, const char *cart, const char *arg, bool has_count,
+                           int count, const char *needle)
 {
     cart_wire_cmd_t w = {0};
     w.action = (char *)action;
@@ -73,7 +73,8 @@ static void test_validation(void)
     expect_invalid("SetOwner", ok, "1234", false, 0, "ShoppingCartCmd.ownerOrItem");
     expect_invalid("AddItem", ok, ok, false, 0, "count: missing for AddItem");
     expect_invalid("RemoveItem", ok, ok, true, 0, "must be >= 1");
-    cart_wire_cmd_t w = {.action = "Delete", .cart_id = (char *)ok, .owner_or_item = "", .has_count = false};
+    cart_wire_cmd_t w = {
+        .action = "Delete", .cart_id = (char *)ok, .owner_or_item = "", .has_count = false};
     cart_cmd_t c;
     CHECK_EQ(cart_cmd_from_wire(&w, &c, NULL), RV_OK); /* Delete needs no owner or item */
     cart_cmd_t orig = cmd(CART_REMOVE_ITEM, 7, 8, 3), back;
@@ -95,11 +96,14 @@ static uint32_t next_rand(void)
 
 static cart_cmd_t random_cmd(int cart)
 {
-    static const cart_action_t mix[] = {CART_ADD_ITEM, CART_ADD_ITEM, CART_ADD_ITEM, CART_REMOVE_ITEM,
-                                        CART_REMOVE_ITEM, CART_SET_OWNER, CART_DELETE, CART_INSERT};
+    static const cart_action_t mix[] = {CART_ADD_ITEM,    CART_ADD_ITEM,    CART_ADD_ITEM,
+                                        CART_REMOVE_ITEM, CART_REMOVE_ITEM, CART_SET_OWNER,
+                                        CART_DELETE,      CART_INSERT};
     cart_action_t a = mix[next_rand() % 8];
-    int arg = a == CART_SET_OWNER || a == CART_INSERT ? 100 + (int)(next_rand() % 5) : 200 + (int)(next_rand() % 6);
-    return cmd(a, cart, arg, a == CART_ADD_ITEM || a == CART_REMOVE_ITEM ? 1 + (int)(next_rand() % 5) : 0);
+    int arg = a == CART_SET_OWNER || a == CART_INSERT ? 100 + (int)(next_rand() % 5)
+                                                      : 200 + (int)(next_rand() % 6);
+    return cmd(a, cart, arg,
+               a == CART_ADD_ITEM || a == CART_REMOVE_ITEM ? 1 + (int)(next_rand() % 5) : 0);
 }
 
 /* Random commands, with random replays of recent tails (as a crash causes):
@@ -127,17 +131,18 @@ static void test_replay_compensates_any_duplicates(void)
             rv_uuid_t id = uid(1000 + (int)i);
             cart_event_from_cmd(&cmds[i], &id, 0, (int64_t)i, 0, &evs[m]);
             cart_apply(&live, &cmds[i]);
-            rows[m] = (rv_logged_event_t){.event_id = id, .partition = 0, .offset = (int64_t)i, .event = &evs[m]};
+            rows[m] = (rv_logged_event_t){
+                .event_id = id, .partition = 0, .offset = (int64_t)i, .event = &evs[m]};
             rv_timeuuid_make(t++, 0, 1, 1, &rows[m].time);
             m++;
-            if (next_rand() % 7 == 0)
-                committed = i;
+            if (next_rand() % 7 == 0) committed = i;
             if (next_rand() % 15 == 0 && i > committed) { /* crash: replay the uncommitted tail */
                 for (size_t k = committed + 1; k <= i && m < 4 * n; k++) {
                     rv_uuid_t rid = uid(1000 + (int)k);
                     cart_event_from_cmd(&cmds[k], &rid, 0, (int64_t)k, 0, &evs[m]);
                     cart_apply(&live, &cmds[k]);
-                    rows[m] = (rv_logged_event_t){.event_id = rid, .partition = 0, .offset = (int64_t)k, .event = &evs[m]};
+                    rows[m] = (rv_logged_event_t){
+                        .event_id = rid, .partition = 0, .offset = (int64_t)k, .event = &evs[m]};
                     rv_timeuuid_make(t++, 0, 1, 1, &rows[m].time);
                     m++;
                 }
@@ -145,7 +150,8 @@ static void test_replay_compensates_any_duplicates(void)
         }
         cart_state_t replayed;
         size_t unique;
-        CHECK_EQ(rv_replay_unique(&cart_aggregate_ops, rows, m, &replayed, &unique, NULL, NULL), RV_OK);
+        CHECK_EQ(rv_replay_unique(&cart_aggregate_ops, rows, m, &replayed, &unique, NULL, NULL),
+                 RV_OK);
         CHECK_EQ(unique, n);
         CHECK(cart_state_equal(&replayed, &exact));
         /* The ledger of a log with replays reproduces the live (wrong) state. */

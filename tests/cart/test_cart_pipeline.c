@@ -19,8 +19,7 @@ typedef struct msg {
 
 static void pub_done(rv_graph_t *g, const rv_error_t *st, void *opaque)
 {
-    if (st)
-        fprintf(stderr, "  publish: %s\n", rv_error_msg(st));
+    if (st) fprintf(stderr, "  publish: %s\n", rv_error_msg(st));
     *(int *)opaque = st ? 2 : 1;
 }
 
@@ -45,7 +44,8 @@ static bool publish(const char *bootstrap, const char *topic, msg_t **msgs, size
     rv_conf_t *conf = rv_conf_new();
     rv_conf_set(conf, "kafka.bootstrap.servers", bootstrap, NULL);
     rv_graph_t *g = rv_graph_new(&loop, conf, NULL);
-    rv_chain(rv_source_array(g, (void *const *)msgs, n), rv_kafka_sink(g, conf, topic, NULL, NULL), NULL);
+    rv_chain(rv_source_array(g, (void *const *)msgs, n), rv_kafka_sink(g, conf, topic, NULL, NULL),
+             NULL);
     int state = 0;
     CHECK_EQ(rv_graph_run(g, pub_done, &state, NULL), RV_OK);
     while (state == 0 && uv_run(&loop, UV_RUN_ONCE))
@@ -70,8 +70,7 @@ static void run_done(rv_graph_t *g, const rv_error_t *st, void *opaque)
     run_t *r = opaque;
     r->done = true;
     r->code = rv_error_code(st);
-    if (st)
-        fprintf(stderr, "  pipeline: %s\n", rv_error_msg(st));
+    if (st) fprintf(stderr, "  pipeline: %s\n", rv_error_msg(st));
 }
 
 /* Stops the pipeline once every record was acked. */
@@ -86,9 +85,7 @@ static void watch(uv_timer_t *t)
     }
 }
 
-static void closed(uv_handle_t *h)
-{
-}
+static void closed(uv_handle_t *h) {}
 
 /* Runs the pipeline until `expect` records were acked; returns the committed
  * offset sum over the topic's partitions. */
@@ -114,9 +111,9 @@ static int64_t run_pipeline(rv_conf_t *conf, cart_store_t *store, uv_loop_t *loo
     CHECK_EQ(r.code, RV_OK);
     int64_t committed = 0;
     for (int part = 0; part < 4; part++) {
-        int64_t c = rv_kafka_source_committed(cart_pipeline_source(r.p), rv_conf_get(conf, "cart.topic"), part);
-        if (c > 0)
-            committed += c;
+        int64_t c = rv_kafka_source_committed(cart_pipeline_source(r.p),
+                                              rv_conf_get(conf, "cart.topic"), part);
+        if (c > 0) committed += c;
     }
     *stats = *cart_pipeline_stats(r.p);
     uv_close((uv_handle_t *)&r.t, closed);
@@ -227,7 +224,8 @@ static void test_scala_atomic_idempotent(void)
 
 /* Reads every record of a topic; returns how many carry the rivulet.error
  * header, and checks each reason against the expected needles. */
-static int dead_letters(const char *bootstrap, const char *topic, const char *const *needles, int n_needles)
+static int dead_letters(const char *bootstrap, const char *topic, const char *const *needles,
+                        int n_needles)
 {
     char errstr[256];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
@@ -243,8 +241,7 @@ static int dead_letters(const char *bootstrap, const char *topic, const char *co
     bool found[8] = {false};
     for (int tries = 0; tries < 100; tries++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m)
-            continue;
+        if (!m) continue;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             rd_kafka_message_destroy(m);
             break;
@@ -253,19 +250,18 @@ static int dead_letters(const char *bootstrap, const char *topic, const char *co
         const void *v = NULL;
         size_t len = 0;
         if (!m->err && rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            rd_kafka_header_get_last(h, RV_KAFKA_DLQ_ERROR, &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_header_get_last(h, RV_KAFKA_DLQ_ERROR, &v, &len) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR) {
             n++;
             for (int i = 0; i < n_needles; i++)
-                if (memmem(v, len, needles[i], strlen(needles[i])))
-                    found[i] = true;
+                if (memmem(v, len, needles[i], strlen(needles[i]))) found[i] = true;
         }
         rd_kafka_message_destroy(m);
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     for (int i = 0; i < n_needles; i++)
-        if (!found[i])
-            fprintf(stderr, "  no dead letter mentions \"%s\"\n", needles[i]);
+        if (!found[i]) fprintf(stderr, "  no dead letter mentions \"%s\"\n", needles[i]);
     for (int i = 0; i < n_needles; i++)
         CHECK(found[i]);
     return n;
@@ -331,7 +327,8 @@ static void test_poison_among_good(void)
     CHECK_EQ(committed, (int64_t)k); /* poison records are committed too, once dead-lettered */
     CHECK_EQ(stats.applied, n);
     CHECK_EQ(stats.dead_letters, 4);
-    static const char *const needles[] = {"UTF-8", "unknown action \"Explode\"", "not a UUID", "count: missing"};
+    static const char *const needles[] = {"UTF-8", "unknown action \"Explode\"", "not a UUID",
+                                          "count: missing"};
     CHECK_EQ(dead_letters(bootstrap, "poison-dlq", needles, 4), 4);
     cart_report_t *r = NULL;
     rv_uuid_t id = uid(1);
@@ -351,7 +348,9 @@ static void test_poison_among_good(void)
     unlink(path);
 }
 
-RV_TEST_MAIN(RV_TEST_T(test_scala_parallel_duplicates, 60), RV_TEST_T(test_scala_serial_duplicates, 60),
-             RV_TEST_T(test_scala_atomic_duplicates, 60), RV_TEST_T(test_scala_parallel_idempotent, 60),
-             RV_TEST_T(test_scala_serial_idempotent, 60), RV_TEST_T(test_scala_atomic_idempotent, 60),
-             RV_TEST_T(test_poison_among_good, 60))
+RV_TEST_MAIN(RV_TEST_T(test_scala_parallel_duplicates, 60),
+             RV_TEST_T(test_scala_serial_duplicates, 60),
+             RV_TEST_T(test_scala_atomic_duplicates, 60),
+             RV_TEST_T(test_scala_parallel_idempotent, 60),
+             RV_TEST_T(test_scala_serial_idempotent, 60),
+             RV_TEST_T(test_scala_atomic_idempotent, 60), RV_TEST_T(test_poison_among_good, 60))

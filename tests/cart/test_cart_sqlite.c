@@ -32,8 +32,7 @@ static cart_store_t *open_store(uv_loop_t *loop, char *path)
     unlink(path);
     rv_error_t *err = NULL;
     cart_store_t *s = cart_store_sqlite_open(loop, path, &err);
-    if (!s)
-        fprintf(stderr, "open: %s\n", rv_error_msg(err));
+    if (!s) fprintf(stderr, "open: %s\n", rv_error_msg(err));
     rv_error_destroy(err);
     return s;
 }
@@ -68,8 +67,7 @@ static cart_outcome_t run(cart_store_t *s, const cart_job_t *j, cart_mode_t mode
         s->ops->apply_and_log(s, j, mode, on_done, &d);
     CHECK_EQ(d.calls, 1);
     CHECK(d.err == NULL);
-    if (d.err)
-        fprintf(stderr, "  store: %s\n", rv_error_msg(d.err));
+    if (d.err) fprintf(stderr, "  store: %s\n", rv_error_msg(d.err));
     rv_error_destroy(d.err);
     return d.outcome;
 }

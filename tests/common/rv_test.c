@@ -39,13 +39,11 @@ static double now_s(void)
 int rv_test_main(int argc, char **argv, const rv_test_case_t *cases, size_t n)
 {
     const char *filter = getenv("RV_TEST_FILTER");
-    if (argc > 1)
-        filter = argv[1];
+    if (argc > 1) filter = argv[1];
     int passed = 0, failed = 0;
     bool nofork = getenv("RV_TEST_NOFORK") != NULL;
     for (size_t i = 0; i < n; i++) {
-        if (filter && !strstr(cases[i].name, filter))
-            continue;
+        if (filter && !strstr(cases[i].name, filter)) continue;
         double t0 = now_s();
         bool ok;
         if (nofork) {

@@ -33,8 +33,7 @@ double rv_test_scale(double seconds);
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
-        if (!(cond))                                                                               \
-            rv_test_fail_at(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                        \
+        if (!(cond)) rv_test_fail_at(__FILE__, __LINE__, "CHECK(%s) failed", #cond);               \
     } while (0)
 
 #define REQUIRE(cond)                                                                              \
@@ -49,7 +48,7 @@ double rv_test_scale(double seconds);
     do {                                                                                           \
         long long _a = (long long)(a), _b = (long long)(b);                                        \
         if (_a != _b)                                                                              \
-            rv_test_fail_at(__FILE__, __LINE__, "CHECK_EQ(%s, %s): %lld != %lld", #a, #b, _a, _b);  \
+            rv_test_fail_at(__FILE__, __LINE__, "CHECK_EQ(%s, %s): %lld != %lld", #a, #b, _a, _b); \
     } while (0)
 
 #define CHECK_STR(a, b)                                                                            \
@@ -66,8 +65,14 @@ double rv_test_scale(double seconds);
             rv_test_fail_at(__FILE__, __LINE__, "CHECK_MEM(%s, %s, %s) differ", #a, #b, #n);       \
     } while (0)
 
-#define RV_TEST(fn) {#fn, fn, 30}
-#define RV_TEST_T(fn, secs) {#fn, fn, secs}
+#define RV_TEST(fn)                                                                                \
+    {                                                                                              \
+#fn, fn, 30                                                                                \
+    }
+#define RV_TEST_T(fn, secs)                                                                        \
+    {                                                                                              \
+#fn, fn, secs                                                                              \
+    }
 #define RV_TEST_MAIN(...)                                                                          \
     int main(int argc, char **argv)                                                                \
     {                                                                                              \

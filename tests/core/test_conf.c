@@ -13,8 +13,8 @@ static const rv_conf_def_t defs[] = {
     {"demo.wait", RV_CONF_MS, "1s", 0, 60000, NULL, "A wait."},
     {"demo.big", RV_CONF_MS, "1s", 0, 1e12, NULL, "A long wait."},
 };
-static const rv_conf_table_t table = {"demo", "Demo", "demo.lib.", "passed to the library", defs,
-                                      RV_CONF_NDEFS(defs)};
+static const rv_conf_table_t table = {
+    "demo", "Demo", "demo.lib.", "passed to the library", defs, RV_CONF_NDEFS(defs)};
 
 static rv_err_t check(rv_conf_t *c, rv_error_t **err)
 {
@@ -139,5 +139,5 @@ static void test_docs(void)
     free(buf);
 }
 
-RV_TEST_MAIN(RV_TEST(test_defaults), RV_TEST(test_bad_values_named), RV_TEST(test_values_and_passthrough),
-             RV_TEST(test_file), RV_TEST(test_docs))
+RV_TEST_MAIN(RV_TEST(test_defaults), RV_TEST(test_bad_values_named),
+             RV_TEST(test_values_and_passthrough), RV_TEST(test_file), RV_TEST(test_docs))

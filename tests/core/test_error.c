@@ -46,4 +46,5 @@ static void test_first_error_wins(void)
     CHECK_EQ(rv_error_set(NULL, RV_ERR_IO, true, "nobody listens"), RV_ERR_IO);
 }
 
-RV_TEST_MAIN(RV_TEST(test_codes_and_ranges), RV_TEST(test_error_object), RV_TEST(test_first_error_wins))
+RV_TEST_MAIN(RV_TEST(test_codes_and_ranges), RV_TEST(test_error_object),
+             RV_TEST(test_first_error_wins))

@@ -4,12 +4,14 @@
 
 static void test_offset_policy(void)
 {
-    rv_meta_t m = {.topic = "cart-commands", .partition = 3, .offset = 123456789, .timestamp_ms = -1};
+    rv_meta_t m = {
+        .topic = "cart-commands", .partition = 3, .offset = 123456789, .timestamp_ms = -1};
     rv_uuid_t id;
     char s[37];
     CHECK_EQ(rv_event_id(RV_EVENT_ID_OFFSET, &m, NULL, 0, &id, NULL), RV_OK);
     rv_uuid_format(&id, s);
-    CHECK_STR(s, "d120aa98-0f35-568a-af6f-c5fdf7bc1463"); /* Python: uuid5(ns, "cart-commands/3/123456789") */
+    CHECK_STR(s, "d120aa98-0f35-568a-af6f-c5fdf7bc1463"); /* Python: uuid5(ns,
+                                                             "cart-commands/3/123456789") */
     /* Whatever the key, the same record gets the same id. */
     m.key = "a-cart-id";
     m.key_len = 9;
@@ -85,4 +87,5 @@ static void test_positions(void)
     CHECK_EQ(rv_positions_advance(&back, RV_POSITIONS_MAX, 1), RV_ERR_OVERFLOW);
 }
 
-RV_TEST_MAIN(RV_TEST(test_offset_policy), RV_TEST(test_key_and_header_policies), RV_TEST(test_positions))
+RV_TEST_MAIN(RV_TEST(test_offset_policy), RV_TEST(test_key_and_header_policies),
+             RV_TEST(test_positions))

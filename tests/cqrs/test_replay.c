@@ -31,9 +31,7 @@ static bool c_equal(const void *a, const void *b, void *o)
 {
     return ((const counter_t *)a)->value == ((const counter_t *)b)->value;
 }
-static void c_clear(void *s, void *o)
-{
-}
+static void c_clear(void *s, void *o) {}
 static const rv_aggregate_ops_t ops = {sizeof(counter_t), c_init, c_apply, c_equal, c_clear};
 
 static rv_logged_event_t row(int id, uint64_t ms, int64_t offset, const ev_t *ev, bool correction)
@@ -52,8 +50,8 @@ static void test_duplicates_any_count(void)
 {
     ev_t plus = {1}, minus = {-2};
     rv_logged_event_t rows[] = {
-        row(1, 10, 0, &plus, false),  row(2, 11, 1, &minus, false), row(1, 12, 0, &plus, false),
-        row(1, 13, 0, &plus, false),  row(3, 14, 2, &plus, false),  row(2, 15, 1, &minus, false),
+        row(1, 10, 0, &plus, false), row(2, 11, 1, &minus, false), row(1, 12, 0, &plus, false),
+        row(1, 13, 0, &plus, false), row(3, 14, 2, &plus, false),  row(2, 15, 1, &minus, false),
         row(9, 16, -1, &plus, true),
     };
     rv_duplicate_t *d;
@@ -73,7 +71,7 @@ static void test_unique_replay_vs_ledger(void)
     /* Commands at offsets 0,1,2 = +1, -2, +3 → correct value 2. Rows logged with
      * replays: offset 1 twice, offset 2 three times. */
     rv_logged_event_t rows[] = {
-        row(1, 10, 0, &plus, false), row(2, 11, 1, &minus, false), row(2, 12, 1, &minus, false),
+        row(1, 10, 0, &plus, false),  row(2, 11, 1, &minus, false), row(2, 12, 1, &minus, false),
         row(3, 13, 2, &three, false), row(3, 14, 2, &three, false), row(3, 15, 2, &three, false),
     };
     counter_t expect, ledger;
@@ -103,14 +101,16 @@ static rv_err_t digits_apply(void *s, const void *e, bool correction, void *o, r
     c->value = c->value * 10 + ((const ev_t *)e)->delta;
     return RV_OK;
 }
-static const rv_aggregate_ops_t digits = {sizeof(counter_t), c_init, digits_apply, c_equal, c_clear};
+static const rv_aggregate_ops_t digits = {sizeof(counter_t), c_init, digits_apply, c_equal,
+                                          c_clear};
 
 static void test_command_order_not_row_order(void)
 {
     /* Offset 1 was logged first, then offset 0 twice (a replay): the unique
      * replay must apply offset 0 before offset 1, once. */
     ev_t a = {1}, b = {2};
-    rv_logged_event_t rows[] = {row(2, 5, 1, &b, false), row(1, 6, 0, &a, false), row(1, 7, 0, &a, false)};
+    rv_logged_event_t rows[] = {row(2, 5, 1, &b, false), row(1, 6, 0, &a, false),
+                                row(1, 7, 0, &a, false)};
     size_t unique;
     counter_t s;
     CHECK_EQ(rv_replay_unique(&digits, rows, 3, &s, &unique, NULL, NULL), RV_OK);

@@ -22,7 +22,8 @@ static void check_v5(const char *ns, const char *name, const char *expect)
 
 static void test_v5_matches_python(void)
 {
-    check_v5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org", "886313e1-3b8a-5372-9b90-0c9aee199e5d");
+    check_v5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org",
+             "886313e1-3b8a-5372-9b90-0c9aee199e5d");
     check_v5("6ba7b811-9dad-11d1-80b4-00c04fd430c8", "", "1b4db7eb-4057-5ddf-91e0-36dec72071f5");
     check_v5("5f6b0b5e-5d8c-4c1e-9a43-7c1f2b1f0e01", "cart-commands/0/0",
              "525b8df7-7778-5702-b806-73925a3c6def");
@@ -37,8 +38,9 @@ static void test_parse_and_format(void)
     char s[37];
     rv_uuid_format(&u, s);
     CHECK_STR(s, "b4cc84d2-a838-11ee-9234-0123456789ab");
-    const char *bad[] = {"", "b4cc84d2a83811ee92340123456789ab", "b4cc84d2-a838-11ee-9234-0123456789aX",
-                         "b4cc84d2-a838-11ee-9234_0123456789ab", "b4cc84d2-a838-11ee-9234-0123456789abc"};
+    const char *bad[] = {
+        "", "b4cc84d2a83811ee92340123456789ab", "b4cc84d2-a838-11ee-9234-0123456789aX",
+        "b4cc84d2-a838-11ee-9234_0123456789ab", "b4cc84d2-a838-11ee-9234-0123456789abc"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         rv_error_t *err = NULL;
         CHECK_EQ(rv_uuid_parse(bad[i], strlen(bad[i]), &u, &err), RV_ERR_DECODE);

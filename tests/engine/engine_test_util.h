@@ -85,8 +85,7 @@ static inline rv_err_t tu_run(rv_graph_t *g, run_result_t *r, uint64_t max_ms)
     while (!r->done && uv_now(loop) - start < max_ms) {
         uv_run(loop, UV_RUN_NOWAIT);
         uv_update_time(loop);
-        if (!r->done)
-            uv_sleep(0);
+        if (!r->done) uv_sleep(0);
     }
     return r->done ? r->code : RV_ERR_TIMEOUT;
 }
@@ -102,8 +101,7 @@ static inline void tu_destroy(rv_graph_t *g)
 static inline rv_conf_t *tu_conf(const char *k, const char *v)
 {
     rv_conf_t *c = rv_conf_new();
-    if (k)
-        rv_conf_set(c, k, v, NULL);
+    if (k) rv_conf_set(c, k, v, NULL);
     return c;
 }
 
@@ -160,8 +158,7 @@ static inline rv_err_t tu_start(tu_t *t)
 {
     rv_error_t *err = NULL;
     rv_err_t rc = rv_graph_run(t->g, tu_done, &t->r, &err);
-    if (rc != RV_OK)
-        snprintf(t->r.msg, sizeof(t->r.msg), "%s", rv_error_msg(err));
+    if (rc != RV_OK) snprintf(t->r.msg, sizeof(t->r.msg), "%s", rv_error_msg(err));
     rv_error_destroy(err);
     return rc;
 }
@@ -186,8 +183,7 @@ static inline void tu_advance(tu_t *t, uint64_t ms)
 /* Runs until done (real loop) or settles (virtual clock); returns the status. */
 static inline rv_err_t tu_run_all(tu_t *t, uint64_t max_ms)
 {
-    if (tu_start(t) != RV_OK)
-        return RV_ERR_INVALID;
+    if (tu_start(t) != RV_OK) return RV_ERR_INVALID;
     if (t->clock) {
         tu_settle(t);
         return t->r.done ? t->r.code : RV_ERR_TIMEOUT;
@@ -196,8 +192,7 @@ static inline rv_err_t tu_run_all(tu_t *t, uint64_t max_ms)
     while (!t->r.done && uv_now(&t->loop) - start < max_ms) {
         uv_run(&t->loop, UV_RUN_NOWAIT);
         uv_update_time(&t->loop);
-        if (!t->r.done)
-            uv_sleep(0);
+        if (!t->r.done) uv_sleep(0);
     }
     return t->r.done ? t->r.code : RV_ERR_TIMEOUT;
 }
@@ -209,8 +204,7 @@ static inline rv_err_t tu_run_all(tu_t *t, uint64_t max_ms)
         while (!(cond) && uv_now(&(t)->loop) - tu_s_ < (max_ms)) {                                 \
             uv_run(&(t)->loop, UV_RUN_NOWAIT);                                                     \
             uv_update_time(&(t)->loop);                                                            \
-            if (!(cond))                                                                           \
-                uv_sleep(0);                                                                       \
+            if (!(cond)) uv_sleep(0);                                                              \
         }                                                                                          \
     } while (0)
 
@@ -281,8 +275,7 @@ static inline void acks_cb(rv_env_t *root, rv_err_t status, void *opaque)
 static inline bool acks_at_most_once(const acks_t *a)
 {
     for (size_t i = 0; i < a->n; i++)
-        if (a->calls[i] > 1)
-            return false;
+        if (a->calls[i] > 1) return false;
     return true;
 }
 
@@ -305,16 +298,16 @@ static inline int64_t box_val(const void *p)
 
 typedef struct {
     rv_stage_t *st;
-    int64_t n;          /* elements to emit; < 0: forever */
+    int64_t n; /* elements to emit; < 0: forever */
     int64_t emitted;
-    bool boxed;         /* payload box_new(i) instead of RV_PTR(i) */
-    bool no_complete;   /* stay open after the last element */
-    bool credit_mode;   /* emit only while credit > 0 */
+    bool boxed;       /* payload box_new(i) instead of RV_PTR(i) */
+    bool no_complete; /* stay open after the last element */
+    bool credit_mode; /* emit only while credit > 0 */
     int64_t credit;
-    int64_t fail_at;    /* fail when this many were emitted (-1: never) */
+    int64_t fail_at; /* fail when this many were emitted (-1: never) */
     rv_err_t fail_code;
-    size_t overpush;    /* push this many more than the room allows, once */
-    acks_t *acks;       /* set each element's ack to acks_cb */
+    size_t overpush; /* push this many more than the room allows, once */
+    acks_t *acks;    /* set each element's ack to acks_cb */
     const char *topic;
     /* records */
     size_t max_room;
@@ -328,19 +321,16 @@ typedef struct {
 static inline void psrc_on_room(rv_stage_t *st)
 {
     psrc_t *p = rv_stage_state(st);
-    if (p->terminal)
-        p->after_terminal++;
+    if (p->terminal) p->after_terminal++;
     size_t room = rv_out_room(st, 0);
-    if (room > p->max_room)
-        p->max_room = room;
+    if (room > p->max_room) p->max_room = room;
     if (p->overpush) {
         room += p->overpush;
         p->overpush = 0;
     }
     rv_graph_t *g = rv_stage_graph(st);
     while (room > 0 && (p->n < 0 || p->emitted < p->n) && !rv_stage_finished(st)) {
-        if (p->credit_mode && p->credit <= 0)
-            break;
+        if (p->credit_mode && p->credit <= 0) break;
         if (p->fail_at >= 0 && p->emitted == p->fail_at) {
             p->terminal = true;
             rv_stage_fail(st, rv_error_new(p->fail_code ? p->fail_code : RV_ERR_IO, false,
@@ -353,11 +343,9 @@ static inline void psrc_on_room(rv_stage_t *st)
         m->offset = i;
         m->partition = 7;
         m->topic = p->topic ? p->topic : "probe";
-        if (p->acks)
-            rv_env_set_ack(env, acks_cb, p->acks);
+        if (p->acks) rv_env_set_ack(env, acks_cb, p->acks);
         p->emitted++;
-        if (p->credit_mode)
-            p->credit--;
+        if (p->credit_mode) p->credit--;
         room--;
         rv_out_push(st, 0, env);
     }
@@ -370,8 +358,7 @@ static inline void psrc_on_room(rv_stage_t *st)
 static inline void psrc_on_cancel(rv_stage_t *st, int port)
 {
     psrc_t *p = rv_stage_state(st);
-    if (p->terminal)
-        p->after_terminal++;
+    if (p->terminal) p->after_terminal++;
     p->cancels++;
     p->terminal = true;
     rv_stage_finish(st);
@@ -433,7 +420,7 @@ typedef struct {
     size_t cap;
     bool boxed;
     size_t max_avail;
-    int finishes;  /* on_finish calls */
+    int finishes; /* on_finish calls */
     rv_err_t finish_code;
     int after_terminal;
     bool terminal;
@@ -461,20 +448,15 @@ static inline void psink_record(psink_t *p, rv_env_t *env)
 static inline void psink_on_input(rv_stage_t *st)
 {
     psink_t *p = rv_stage_state(st);
-    if (p->terminal)
-        p->after_terminal++;
+    if (p->terminal) p->after_terminal++;
     size_t a = rv_in_avail(st, 0);
-    if (a > p->max_avail)
-        p->max_avail = a;
+    if (a > p->max_avail) p->max_avail = a;
     while (p->unlimited || p->credit > 0) {
         rv_env_t *env = rv_in_pop(st, 0);
-        if (!env)
-            break;
-        if (!p->unlimited)
-            p->credit--;
+        if (!env) break;
+        if (!p->unlimited) p->credit--;
         psink_record(p, env);
-        if (p->on_elem)
-            p->on_elem(p->opaque, env);
+        if (p->on_elem) p->on_elem(p->opaque, env);
         if (!p->keep) {
             if (p->release_failed)
                 rv_env_release_failed(env, RV_ERR_IO);
@@ -500,8 +482,7 @@ static inline void psink_on_input(rv_stage_t *st)
 static inline void psink_on_finish(rv_stage_t *st, int port, const rv_error_t *err)
 {
     psink_t *p = rv_stage_state(st);
-    if (p->terminal)
-        p->after_terminal++;
+    if (p->terminal) p->after_terminal++;
     p->terminal = true;
     p->finishes++;
     p->finish_code = rv_error_code(err);
@@ -555,11 +536,9 @@ static inline void psink_free(psink_t *p)
 /* True when the sink saw exactly 0..n-1 in order. */
 static inline bool psink_is_range(const psink_t *p, int64_t start, size_t n)
 {
-    if (p->n != n)
-        return false;
+    if (p->n != n) return false;
     for (size_t i = 0; i < n; i++)
-        if (p->vals[i] != start + (int64_t)i)
-            return false;
+        if (p->vals[i] != start + (int64_t)i) return false;
     return true;
 }
 

@@ -13,9 +13,9 @@ typedef struct {
     uint32_t seed;
     int64_t *completed; /* values in completion order */
     int ncompleted;
-    bool sync;          /* complete inside the call */
-    bool boxed_out;     /* return a new boxed payload value*10 */
-    int fail_times;     /* elements with value%10==3 fail this many calls */
+    bool sync;      /* complete inside the call */
+    bool boxed_out; /* return a new boxed payload value*10 */
+    int fail_times; /* elements with value%10==3 fail this many calls */
     int per_elem[100000];
     void *first_ptr[100000];
     int same_ptr_violations;
@@ -27,7 +27,8 @@ static void complete(drv_t *d, rv_async_t *op)
     void *in = rv_env_payload(rv_async_env(op));
     int64_t v = RV_INT(in);
     if (v % 10 == 3 && d->per_elem[v] <= d->fail_times) {
-        rv_async_done(op, NULL, rv_error_new(RV_ERR_TIMEOUT, true, "call on %" PRId64 " timed out", v));
+        rv_async_done(op, NULL,
+                      rv_error_new(RV_ERR_TIMEOUT, true, "call on %" PRId64 " timed out", v));
         return;
     }
     d->completed[d->ncompleted++] = v;
@@ -49,15 +50,13 @@ static void drv_fn(rv_async_t *op, void *in, void *opaque)
         return;
     }
     d->pending[d->n++] = op;
-    if (d->n > d->max_pending)
-        d->max_pending = d->n;
+    if (d->n > d->max_pending) d->max_pending = d->n;
 }
 
 static void drv_tick(uv_idle_t *h)
 {
     drv_t *d = h->data;
-    if (d->n == 0)
-        return;
+    if (d->n == 0) return;
     int i = (int)(tu_rand(&d->seed) % (uint32_t)d->n);
     rv_async_t *op = d->pending[i];
     d->pending[i] = d->pending[--d->n];
@@ -91,8 +90,7 @@ static void drv_free(drv_t *d)
 static bool sorted(const int64_t *v, size_t n)
 {
     for (size_t i = 1; i < n; i++)
-        if (v[i] < v[i - 1])
-            return false;
+        if (v[i] < v[i - 1]) return false;
     return true;
 }
 
@@ -178,8 +176,8 @@ static void test_backpressure_bounds_calls(void)
     REQUIRE(tu_start(&t) == RV_OK);
     for (int i = 0; i < 300; i++)
         uv_run(&t.loop, UV_RUN_NOWAIT);
-    CHECK_EQ(d->calls, 4 + 6);          /* 4 delivered into the full edge, 6 done in slots */
-    CHECK_EQ(src.emitted, 4 + 6 + 4);   /* and 4 waiting on the input edge */
+    CHECK_EQ(d->calls, 4 + 6);        /* 4 delivered into the full edge, 6 done in slots */
+    CHECK_EQ(src.emitted, 4 + 6 + 4); /* and 4 waiting on the input edge */
     CHECK_EQ(tu_counters(m).in_flight, 6);
     for (int k = 0; k < 50; k++) {
         psink_grant(&s, 7);
@@ -219,7 +217,7 @@ static void test_deciders(void)
             rv_stage_set_decider(m, fns[mode], RV_PTR(2));
             rv_chain(a, m, psink_new(t.g, &s, true), NULL);
             rv_err_t rc = tu_run_all(&t, 10000);
-            TU_WAIT(&t, d->n == 0, 5000); /* calls still running after a stop */
+            TU_WAIT(&t, d->n == 0, 5000);           /* calls still running after a stop */
             CHECK_EQ(acks.total, (int)src.emitted); /* nothing held once they completed */
             if (mode == 0) {
                 CHECK_EQ(rc, RV_ERR_TIMEOUT);
@@ -236,8 +234,7 @@ static void test_deciders(void)
                 CHECK_EQ(d->per_elem[13], 3);
                 CHECK_EQ(d->attempts_seen[13], 2);
                 CHECK_EQ(d->same_ptr_violations, 0);
-                if (ordered)
-                    CHECK(psink_is_range(&s, 0, 200));
+                if (ordered) CHECK(psink_is_range(&s, 0, 200));
             }
             drv_free(d);
             tu_fini(&t);
@@ -245,8 +242,7 @@ static void test_deciders(void)
                 CHECK_EQ(acks.ok, 180);
                 CHECK_EQ(acks.status[3], RV_ERR_TIMEOUT);
             }
-            if (mode == 2)
-                CHECK_EQ(acks.ok, 200);
+            if (mode == 2) CHECK_EQ(acks.ok, 200);
             CHECK_EQ(acks.total, (int)src.emitted);
             CHECK(acks_at_most_once(&acks));
             acks_free(&acks);
@@ -347,8 +343,10 @@ static void test_bad_parallelism(void)
     tu_fini(&t);
 }
 
-RV_TEST_MAIN(RV_TEST_T(test_ordered_keeps_order, 30), RV_TEST_T(test_unordered_completion_order, 30),
-             RV_TEST_T(test_sync_completion_and_payloads, 10), RV_TEST_T(test_backpressure_bounds_calls, 30),
-             RV_TEST_T(test_deciders, 30), RV_TEST_T(test_upstream_failure_with_calls_in_flight, 20),
+RV_TEST_MAIN(RV_TEST_T(test_ordered_keeps_order, 30),
+             RV_TEST_T(test_unordered_completion_order, 30),
+             RV_TEST_T(test_sync_completion_and_payloads, 10),
+             RV_TEST_T(test_backpressure_bounds_calls, 30), RV_TEST_T(test_deciders, 30),
+             RV_TEST_T(test_upstream_failure_with_calls_in_flight, 20),
              RV_TEST_T(test_downstream_cancel_waits_for_calls, 20),
              RV_TEST_T(test_double_completion_ignored, 10), RV_TEST_T(test_bad_parallelism, 10))

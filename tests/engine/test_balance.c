@@ -91,8 +91,7 @@ static void test_balance_cancel(void)
         rv_link(b, psink_new(t.g, &s1, true));
         rv_link(b, psink_new(t.g, &s2, true));
         s1.cancel_after = 3;
-        if (all)
-            s2.cancel_after = 7;
+        if (all) s2.cancel_after = 7;
         CHECK_EQ(tu_run_all(&t, 1000), RV_OK);
         CHECK_EQ(s1.n, 3);
         if (all) {
@@ -128,6 +127,7 @@ static void test_balance_failure(void)
     psink_free(&s2);
 }
 
-RV_TEST_MAIN(RV_TEST_T(test_balance_round_robin, 10), RV_TEST_T(test_balance_slow_output_does_not_block, 10),
+RV_TEST_MAIN(RV_TEST_T(test_balance_round_robin, 10),
+             RV_TEST_T(test_balance_slow_output_does_not_block, 10),
              RV_TEST_T(test_balance_backpressure, 10), RV_TEST_T(test_balance_cancel, 10),
              RV_TEST_T(test_balance_failure, 10))

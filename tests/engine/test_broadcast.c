@@ -174,14 +174,12 @@ static void test_broadcast_failures(void)
         psrc_t src;
         psink_t s1, s2;
         rv_stage_t *a = psrc_new(t.g, &src, 100);
-        if (mode == 0)
-            src.fail_at = 10, src.fail_code = RV_ERR_IO;
+        if (mode == 0) src.fail_at = 10, src.fail_code = RV_ERR_IO;
         rv_stage_t *b = rv_broadcast(t.g, 2, mode == 2);
         rv_link(a, b);
         rv_link(b, psink_new(t.g, &s1, true));
         rv_link(b, psink_new(t.g, &s2, true));
-        if (mode > 0)
-            s2.fail_after = 5, s2.fail_code = RV_ERR_ENCODE;
+        if (mode > 0) s2.fail_after = 5, s2.fail_code = RV_ERR_ENCODE;
         rv_err_t rc = tu_run_all(&t, 1000);
         if (mode == 0) {
             CHECK_EQ(rc, RV_ERR_IO);
@@ -217,6 +215,7 @@ static void test_broadcast_bad_n(void)
 
 RV_TEST_MAIN(RV_TEST_T(test_broadcast_all_branches_same_envelope, 10),
              RV_TEST_T(test_broadcast_slow_branch_holds_the_other, 10),
-             RV_TEST_T(test_broadcast_non_eager_cancel, 10), RV_TEST_T(test_broadcast_eager_cancel, 10),
+             RV_TEST_T(test_broadcast_non_eager_cancel, 10),
+             RV_TEST_T(test_broadcast_eager_cancel, 10),
              RV_TEST_T(test_broadcast_all_cancelled, 10), RV_TEST_T(test_broadcast_failures, 10),
              RV_TEST_T(test_broadcast_bad_n, 10))

@@ -145,7 +145,7 @@ static void test_buffer_fail(void)
     teardown(&f);
     CHECK_EQ(f.acks.ok, 0);
     CHECK_EQ(f.acks.status[6], RV_ERR_OVERFLOW);
-    CHECK_EQ(f.acks.status[0], RV_ERR_OVERFLOW);   /* in the sink's edge */
+    CHECK_EQ(f.acks.status[0], RV_ERR_OVERFLOW);  /* in the sink's edge */
     CHECK_EQ(f.acks.status[2], RV_ERR_CANCELLED); /* held in the buffer when it failed */
     release(&f);
 }
@@ -180,10 +180,8 @@ static void test_buffer_failure_cancel_abort(void)
     for (int mode = 0; mode < 3; mode++) {
         fixture_t f;
         setup(&f, RV_OVERFLOW_BACKPRESSURE, 100);
-        if (mode == 0)
-            f.src.fail_at = 7, f.src.fail_code = RV_ERR_IO;
-        if (mode == 1)
-            f.s.cancel_after = 3;
+        if (mode == 0) f.src.fail_at = 7, f.src.fail_code = RV_ERR_IO;
+        if (mode == 1) f.s.cancel_after = 3;
         REQUIRE(tu_start(&f.t) == RV_OK);
         tu_settle(&f.t);
         if (mode == 2) {

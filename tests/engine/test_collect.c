@@ -55,5 +55,5 @@ static void test_collect_many(void)
     tu_fini(&t);
 }
 
-RV_TEST_MAIN(RV_TEST_T(test_collect_items_readable_after_run, 10), RV_TEST_T(test_collect_upstream_failure, 10),
-             RV_TEST_T(test_collect_many, 10))
+RV_TEST_MAIN(RV_TEST_T(test_collect_items_readable_after_run, 10),
+             RV_TEST_T(test_collect_upstream_failure, 10), RV_TEST_T(test_collect_many, 10))

@@ -352,7 +352,7 @@ static void test_joined_in_graph_ack_parts(void)
     s.keep = true;
     CHECK_EQ(tu_run_all(&t, 1000), RV_OK);
     CHECK_EQ(s.n, 3);
-    CHECK_EQ(acks.total, 0); /* the sink still holds the groups */
+    CHECK_EQ(acks.total, 0);   /* the sink still holds the groups */
     CHECK_EQ(s.offsets[1], 4); /* a group's metadata is its first member's */
     rv_env_release(s.kept[1]);
     s.kept[1] = NULL;
@@ -412,8 +412,9 @@ static void test_abort_and_destroy_release_as_failed(void)
         rv_stage_t *a = psrc_new(t.g, &src, 1000);
         src.acks = &acks;
         src.boxed = true;
-        rv_chain(a, rv_map(t.g, tu_fn_identity, NULL, NULL), rv_buffer(t.g, 16, RV_OVERFLOW_BACKPRESSURE),
-                 rv_grouped(t.g, 3), psink_new(t.g, &s, false), NULL);
+        rv_chain(a, rv_map(t.g, tu_fn_identity, NULL, NULL),
+                 rv_buffer(t.g, 16, RV_OVERFLOW_BACKPRESSURE), rv_grouped(t.g, 3),
+                 psink_new(t.g, &s, false), NULL);
         REQUIRE(tu_start(&t) == RV_OK);
         tu_settle(&t);
         CHECK(src.emitted > 16);
@@ -472,10 +473,12 @@ static void test_envelope_outlives_graph(void)
     acks_free(&acks);
 }
 
-RV_TEST_MAIN(RV_TEST_T(test_ack_once_after_last_ref, 10), RV_TEST_T(test_ack_failure_wins_and_is_first, 10),
+RV_TEST_MAIN(RV_TEST_T(test_ack_once_after_last_ref, 10),
+             RV_TEST_T(test_ack_failure_wins_and_is_first, 10),
              RV_TEST_T(test_derived_keeps_ack_and_meta, 10), RV_TEST_T(test_deep_derive_chain, 20),
              RV_TEST_T(test_joined_acks_parts, 10), RV_TEST_T(test_payload_set_steal_shared, 10),
-             RV_TEST_T(test_ack_after_last_branch, 10), RV_TEST_T(test_ack_failure_in_one_branch, 10),
+             RV_TEST_T(test_ack_after_last_branch, 10),
+             RV_TEST_T(test_ack_failure_in_one_branch, 10),
              RV_TEST_T(test_derived_in_graph_keep_ack_and_meta, 10),
              RV_TEST_T(test_joined_in_graph_ack_parts, 10),
              RV_TEST_T(test_abort_and_destroy_release_as_failed, 10),

@@ -82,12 +82,10 @@ static void test_filter_failure_and_cancel(void)
         psink_t s;
         int calls = 0;
         rv_stage_t *a = psrc_new(t.g, &src, -1);
-        if (mode == 0)
-            src.fail_at = 50, src.fail_code = RV_ERR_PROTOCOL;
+        if (mode == 0) src.fail_at = 50, src.fail_code = RV_ERR_PROTOCOL;
         rv_stage_t *f = rv_filter(t.g, is_even, &calls);
         rv_chain(a, f, psink_new(t.g, &s, true), NULL);
-        if (mode == 1)
-            s.cancel_after = 5;
+        if (mode == 1) s.cancel_after = 5;
         rv_err_t rc = tu_run_all(&t, 1000);
         CHECK(rv_stage_finished(f));
         if (mode == 0) {
@@ -115,4 +113,5 @@ static void test_filter_null_predicate(void)
 }
 
 RV_TEST_MAIN(RV_TEST_T(test_filter_values_and_acks, 10), RV_TEST_T(test_filter_backpressure, 10),
-             RV_TEST_T(test_filter_failure_and_cancel, 10), RV_TEST_T(test_filter_null_predicate, 10))
+             RV_TEST_T(test_filter_failure_and_cancel, 10),
+             RV_TEST_T(test_filter_null_predicate, 10))

@@ -29,7 +29,8 @@ static void test_fold_sum(void)
         tu_init(&t, true, NULL);
         psink_t s;
         acc_frees = 0;
-        rv_chain(rv_source_range(t.g, 1, 100), rv_fold(t.g, box_new(0), acc_free, fresh ? sum_new : sum, NULL),
+        rv_chain(rv_source_range(t.g, 1, 100),
+                 rv_fold(t.g, box_new(0), acc_free, fresh ? sum_new : sum, NULL),
                  psink_new(t.g, &s, true), NULL);
         s.boxed = true;
         CHECK_EQ(tu_run_all(&t, 1000), RV_OK);
@@ -145,8 +146,8 @@ static void test_fold_deciders(void)
         int calls_on_7 = 0;
         rv_stage_t *a = psrc_new(t.g, &src, 10);
         src.acks = &acks;
-        rv_stage_t *f = rv_stage_set_decider(rv_fold(t.g, box_new(0), free, sum_fail_7, &calls_on_7),
-                                             deciders[d], RV_PTR(5));
+        rv_stage_t *f = rv_stage_set_decider(
+            rv_fold(t.g, box_new(0), free, sum_fail_7, &calls_on_7), deciders[d], RV_PTR(5));
         rv_chain(a, f, psink_new(t.g, &s, true), NULL);
         s.boxed = true;
         rv_err_t rc = tu_run_all(&t, 1000);
@@ -168,13 +169,13 @@ static void test_fold_deciders(void)
         }
         tu_fini(&t);
         CHECK_EQ(acks.status[7], d == 2 ? RV_OK : RV_ERR_USER);
-        if (d != 0)
-            CHECK_EQ(acks.ok, d == 1 ? 9 : 10);
+        if (d != 0) CHECK_EQ(acks.ok, d == 1 ? 9 : 10);
         acks_free(&acks);
         psink_free(&s);
     }
 }
 
 RV_TEST_MAIN(RV_TEST_T(test_fold_sum, 10), RV_TEST_T(test_fold_empty, 10),
-             RV_TEST_T(test_fold_result_waits_for_sink, 10), RV_TEST_T(test_fold_upstream_failure, 10),
-             RV_TEST_T(test_fold_cancel, 10), RV_TEST_T(test_fold_deciders, 10))
+             RV_TEST_T(test_fold_result_waits_for_sink, 10),
+             RV_TEST_T(test_fold_upstream_failure, 10), RV_TEST_T(test_fold_cancel, 10),
+             RV_TEST_T(test_fold_deciders, 10))

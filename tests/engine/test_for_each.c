@@ -90,7 +90,8 @@ static rv_err_t each_env(void *opaque, rv_env_t *env, rv_error_t **errp)
 {
     int *bad = opaque;
     const rv_meta_t *m = rv_env_meta(env);
-    if (m->offset != RV_INT(rv_env_payload(env)) || strcmp(m->topic, "probe") != 0 || rv_env_refs(env) != 1)
+    if (m->offset != RV_INT(rv_env_payload(env)) || strcmp(m->topic, "probe") != 0 ||
+        rv_env_refs(env) != 1)
         (*bad)++;
     return RV_OK;
 }
@@ -133,8 +134,7 @@ static void test_for_each_upstream_failure(void)
 static rv_err_t stop_at_10(void *opaque, void *in, rv_error_t **errp)
 {
     rv_graph_t *g = opaque;
-    if (RV_INT(in) == 10)
-        rv_graph_stop(g);
+    if (RV_INT(in) == 10) rv_graph_stop(g);
     return RV_OK;
 }
 
@@ -167,5 +167,6 @@ static void test_for_each_null_fn(void)
 }
 
 RV_TEST_MAIN(RV_TEST_T(test_for_each_calls_and_bound, 10), RV_TEST_T(test_for_each_deciders, 10),
-             RV_TEST_T(test_for_each_env_metadata, 10), RV_TEST_T(test_for_each_upstream_failure, 10),
+             RV_TEST_T(test_for_each_env_metadata, 10),
+             RV_TEST_T(test_for_each_upstream_failure, 10),
              RV_TEST_T(test_for_each_stops_graph, 10), RV_TEST_T(test_for_each_null_fn, 10))

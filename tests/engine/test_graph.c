@@ -13,7 +13,8 @@ static void expect_run_error(rv_graph_t *g, rv_err_t code, const char *needle)
     CHECK_EQ(rv_graph_run(g, tu_done, &r, &err), code);
     CHECK_EQ(rv_error_code(err), code);
     if (needle && (!err || !strstr(rv_error_msg(err), needle)))
-        rv_test_fail_at(__FILE__, __LINE__, "message \"%s\" lacks \"%s\"", rv_error_msg(err), needle);
+        rv_test_fail_at(__FILE__, __LINE__, "message \"%s\" lacks \"%s\"", rv_error_msg(err),
+                        needle);
     rv_error_destroy(err);
     CHECK(!rv_graph_running(g));
     CHECK(!r.done);
@@ -349,7 +350,7 @@ static void test_destroy_with_async_calls_in_flight(void)
     rv_graph_destroy(t.g);
     t.destroyed = true;
     CHECK_EQ(acks.total, (int)src.emitted); /* the in-flight ones were failed */
-    uv_run(&t.loop, UV_RUN_DEFAULT);    /* the pending calls complete now */
+    uv_run(&t.loop, UV_RUN_DEFAULT);        /* the pending calls complete now */
     CHECK_EQ(sa.pending, 0);
     CHECK_EQ(acks.total, (int)src.emitted);
     CHECK(acks_at_most_once(&acks));
@@ -396,13 +397,11 @@ static void test_done_callback_destroys_graph(void)
         uv_loop_init(&loop);
         rv_clock_t *c = vclock ? rv_clock_virtual_new(0) : NULL;
         rv_graph_t *g = rv_graph_new(&loop, NULL, NULL);
-        if (c)
-            rv_graph_set_clock(g, c);
+        if (c) rv_graph_set_clock(g, c);
         rv_chain(rv_source_range(g, 0, 100), rv_grouped_within(g, 7, 5), rv_ignore(g), NULL);
         int calls = 0;
         REQUIRE(rv_graph_run(g, done_destroys, &calls, NULL) == RV_OK);
-        if (c)
-            rv_clock_advance(c, 10);
+        if (c) rv_clock_advance(c, 10);
         uv_run(&loop, UV_RUN_DEFAULT);
         CHECK_EQ(calls, 1);
         CHECK_EQ(uv_loop_close(&loop), 0);
@@ -527,7 +526,8 @@ static void test_graphs_share_loop_and_clock(void)
     for (int i = 0; i < 2; i++) {
         g[i] = rv_graph_new(&loop, NULL, NULL);
         rv_graph_set_clock(g[i], c);
-        rv_chain(rv_source_range(g[i], 0, 10 * (i + 1)), rv_throttle(g[i], 1, 10 * (uint64_t)(i + 1), 1),
+        rv_chain(rv_source_range(g[i], 0, 10 * (i + 1)),
+                 rv_throttle(g[i], 1, 10 * (uint64_t)(i + 1), 1),
                  rv_for_each(g[i], sum_into, &sums[i]), NULL);
         REQUIRE(rv_graph_run(g[i], tu_done, &r[i], NULL) == RV_OK);
     }
@@ -608,7 +608,8 @@ static void test_counters(void)
     REQUIRE(tu_start(&t) == RV_OK);
     tu_settle(&t);
     /* The sink took nothing: its edge is full, the buffer holds 3 and drops the rest. */
-    rv_stage_counters_t cs = tu_counters(s.st), cb = tu_counters(b), cm = tu_counters(m), ca = tu_counters(a);
+    rv_stage_counters_t cs = tu_counters(s.st), cb = tu_counters(b), cm = tu_counters(m),
+                        ca = tu_counters(a);
     CHECK_EQ(cs.queued, 4);
     CHECK_EQ(cs.in, 0);
     CHECK_EQ(cb.in_flight, 3);
@@ -735,9 +736,11 @@ RV_TEST_MAIN(RV_TEST_T(test_build_unlinked_port, 10),
              RV_TEST_T(test_start_hook_failure, 10), RV_TEST_T(test_graceful_stop_drains, 20),
              RV_TEST_T(test_abort_fails_in_flight, 20),
              RV_TEST_T(test_destroy_with_async_calls_in_flight, 20),
-             RV_TEST_T(test_destroy_while_running, 10), RV_TEST_T(test_done_callback_destroys_graph, 10),
+             RV_TEST_T(test_destroy_while_running, 10),
+             RV_TEST_T(test_done_callback_destroys_graph, 10),
              RV_TEST_T(test_stop_async_from_another_thread, 20),
-             RV_TEST_T(test_independent_graphs_in_threads, 60), RV_TEST_T(test_graphs_share_loop_and_clock, 10),
+             RV_TEST_T(test_independent_graphs_in_threads, 60),
+             RV_TEST_T(test_graphs_share_loop_and_clock, 10),
              RV_TEST_T(test_dot_mentions_every_stage_and_edge, 10), RV_TEST_T(test_counters, 10),
              RV_TEST_T(test_budget_yields_to_loop, 20), RV_TEST_T(test_random_seeded, 10),
              RV_TEST_T(test_uv_run_default_returns_when_done, 10))

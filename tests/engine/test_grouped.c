@@ -97,12 +97,10 @@ static void test_grouped_failure_and_cancel(void)
         psink_t s;
         rv_stage_t *a = psrc_new(t.g, &src, 100);
         src.acks = &acks;
-        if (mode == 0)
-            src.fail_at = 7, src.fail_code = RV_ERR_IO;
+        if (mode == 0) src.fail_at = 7, src.fail_code = RV_ERR_IO;
         rv_stage_t *gr = rv_grouped(t.g, 3);
         rv_chain(a, gr, psink_new(t.g, &s, true), NULL);
-        if (mode == 1)
-            s.cancel_after = 2;
+        if (mode == 1) s.cancel_after = 2;
         rv_err_t rc = tu_run_all(&t, 1000);
         CHECK(rv_stage_finished(gr));
         if (mode == 0) {
@@ -135,5 +133,6 @@ static void test_grouped_size_zero(void)
     tu_fini(&t);
 }
 
-RV_TEST_MAIN(RV_TEST_T(test_grouped_sizes_and_members, 10), RV_TEST_T(test_grouped_backpressure, 10),
+RV_TEST_MAIN(RV_TEST_T(test_grouped_sizes_and_members, 10),
+             RV_TEST_T(test_grouped_backpressure, 10),
              RV_TEST_T(test_grouped_failure_and_cancel, 10), RV_TEST_T(test_grouped_size_zero, 10))

@@ -60,5 +60,5 @@ static void test_ignore_graceful_stop(void)
     acks_free(&acks);
 }
 
-RV_TEST_MAIN(RV_TEST_T(test_ignore_acks_everything, 10), RV_TEST_T(test_ignore_upstream_failure, 10),
-             RV_TEST_T(test_ignore_graceful_stop, 10))
+RV_TEST_MAIN(RV_TEST_T(test_ignore_acks_everything, 10),
+             RV_TEST_T(test_ignore_upstream_failure, 10), RV_TEST_T(test_ignore_graceful_stop, 10))

@@ -126,12 +126,10 @@ static void test_map_completion_failure_cancel(void)
         psrc_t src;
         psink_t s;
         rv_stage_t *a = psrc_new(t.g, &src, 100);
-        if (mode == 1)
-            src.fail_at = 30, src.fail_code = RV_ERR_IO;
+        if (mode == 1) src.fail_at = 30, src.fail_code = RV_ERR_IO;
         rv_stage_t *m = rv_map(t.g, tu_fn_add_one, NULL, NULL);
         rv_chain(a, m, psink_new(t.g, &s, false), NULL);
-        if (mode == 2)
-            s.cancel_after = 10;
+        if (mode == 2) s.cancel_after = 10;
         REQUIRE(tu_start(&t) == RV_OK);
         for (int i = 0; i < 200 && !t.r.done; i++) {
             psink_grant(&s, 1);
@@ -174,8 +172,7 @@ static rv_err_t flaky(void *opaque, void *in, void **out, rv_error_t **errp)
     int64_t v = box_val(in);
     f->calls++;
     int k = f->per_elem[v]++;
-    if (k < 8)
-        f->seen_ptr[v][k] = in;
+    if (k < 8) f->seen_ptr[v][k] = in;
     if (v % 10 == 3 && k < f->fail_times)
         return rv_error_set(errp, RV_ERR_TIMEOUT, true, "element %" PRId64 " timed out", v);
     *out = in;
@@ -254,7 +251,8 @@ static void test_map_decider_retry(void)
         rv_stage_t *a = psrc_new(t.g, &src, 100);
         src.boxed = true;
         src.acks = &acks;
-        rv_stage_t *m = rv_stage_set_decider(rv_map(t.g, flaky, NULL, f), rv_decider_retry, RV_PTR(3));
+        rv_stage_t *m =
+            rv_stage_set_decider(rv_map(t.g, flaky, NULL, f), rv_decider_retry, RV_PTR(3));
         rv_chain(a, m, psink_new(t.g, &s, true), NULL);
         s.boxed = true;
         if (!over) {
@@ -285,11 +283,11 @@ typedef struct {
     rv_err_t code;
 } decider_log_t;
 
-static rv_directive_t logging_decider(rv_stage_t *st, const rv_error_t *err, int attempt, void *opaque)
+static rv_directive_t logging_decider(rv_stage_t *st, const rv_error_t *err, int attempt,
+                                      void *opaque)
 {
     decider_log_t *l = opaque;
-    if (l->n < 16)
-        l->attempts[l->n++] = attempt;
+    if (l->n < 16) l->attempts[l->n++] = attempt;
     l->code = rv_error_code(err);
     return attempt < 3 ? RV_RETRY : RV_RESUME;
 }
@@ -321,6 +319,6 @@ static void test_map_env_decider_attempts(void)
 
 RV_TEST_MAIN(RV_TEST_T(test_map_values, 10), RV_TEST_T(test_map_payload_ownership, 10),
              RV_TEST_T(test_map_env_and_shared_envelopes, 10), RV_TEST_T(test_map_backpressure, 10),
-             RV_TEST_T(test_map_completion_failure_cancel, 10), RV_TEST_T(test_map_decider_stop, 10),
-             RV_TEST_T(test_map_decider_resume, 10), RV_TEST_T(test_map_decider_retry, 10),
-             RV_TEST_T(test_map_env_decider_attempts, 10))
+             RV_TEST_T(test_map_completion_failure_cancel, 10),
+             RV_TEST_T(test_map_decider_stop, 10), RV_TEST_T(test_map_decider_resume, 10),
+             RV_TEST_T(test_map_decider_retry, 10), RV_TEST_T(test_map_env_decider_attempts, 10))

@@ -10,8 +10,7 @@
 static long vm_rss_kb(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     char line[256];
     long kb = -1;
     while (fgets(line, sizeof(line), f))
@@ -25,7 +24,7 @@ static long vm_rss_kb(void)
 
 typedef struct {
     int64_t n, seen, sum;
-    int64_t mark;     /* read the first figure here */
+    int64_t mark; /* read the first figure here */
     long rss_mark, rss_end;
 } meter_t;
 
@@ -34,10 +33,8 @@ static rv_err_t meter(void *opaque, void *in, rv_error_t **errp)
     meter_t *m = opaque;
     m->sum += RV_INT(in);
     m->seen++;
-    if (m->seen == m->mark)
-        m->rss_mark = vm_rss_kb();
-    if (m->seen == m->n)
-        m->rss_end = vm_rss_kb();
+    if (m->seen == m->mark) m->rss_mark = vm_rss_kb();
+    if (m->seen == m->n) m->rss_end = vm_rss_kb();
     return RV_OK;
 }
 
@@ -51,8 +48,7 @@ static void test_memory_flat_over_long_run(void)
 {
     int64_t n = RV_UNDER_ASAN ? 5000000 : 10000000;
     const char *env = getenv("RV_MEMTEST_N");
-    if (env && atoll(env) >= 100)
-        n = atoll(env);
+    if (env && atoll(env) >= 100) n = atoll(env);
     tu_t t;
     tu_init(&t, false, NULL);
     meter_t m = {.n = n, .mark = n / 10};
@@ -69,7 +65,9 @@ static void test_memory_flat_over_long_run(void)
     CHECK_EQ(m.sum, n * (n + 1) / 2);
     REQUIRE(m.rss_mark > 0 && m.rss_end > 0);
     long growth = m.rss_end - m.rss_mark;
-    fprintf(stderr, "  %" PRId64 " elements in %.2f s; VmRSS %ld kB at %" PRId64 ", %ld kB at the end (%+ld kB)\n",
+    fprintf(stderr,
+            "  %" PRId64 " elements in %.2f s; VmRSS %ld kB at %" PRId64
+            ", %ld kB at the end (%+ld kB)\n",
             n, secs, m.rss_mark, m.mark, m.rss_end, growth);
     CHECK(growth < 4 * 1024);
     tu_fini(&t);

@@ -17,8 +17,7 @@ static void test_merge_all_elements_each_in_order(void)
     int bad = 0;
     for (size_t i = 0; i < s.n; i++) {
         int k = (int)(s.vals[i] / 1000);
-        if (k > 2 || s.vals[i] != next[k]++)
-            bad++;
+        if (k > 2 || s.vals[i] != next[k]++) bad++;
     }
     CHECK_EQ(bad, 0);
     CHECK_EQ(s.finishes, 1);
@@ -125,11 +124,9 @@ static void test_merge_failure_and_cancel(void)
         rv_stage_t *m = rv_merge(t.g, 2, false);
         rv_link(psrc_new(t.g, &p1, -1), m);
         rv_link(psrc_new(t.g, &p2, -1), m);
-        if (mode == 0)
-            p1.fail_at = 20, p1.fail_code = RV_ERR_IO;
+        if (mode == 0) p1.fail_at = 20, p1.fail_code = RV_ERR_IO;
         rv_link(m, psink_new(t.g, &s, true));
-        if (mode == 1)
-            s.cancel_after = 10;
+        if (mode == 1) s.cancel_after = 10;
         rv_err_t rc = tu_run_all(&t, 1000);
         CHECK_EQ(p2.cancels, 1);
         if (mode == 0) {

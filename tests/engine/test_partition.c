@@ -42,8 +42,8 @@ static void test_partition_slow_output_holds_back(void)
     REQUIRE(tu_start(&t) == RV_OK);
     tu_settle(&t);
     /* Output 0 holds 0 and 3; element 6 waits at the head. */
-    CHECK_EQ(s[1].n, 2); /* 1, 4 */
-    CHECK_EQ(s[2].n, 2); /* 2, 5 */
+    CHECK_EQ(s[1].n, 2);          /* 1, 4 */
+    CHECK_EQ(s[2].n, 2);          /* 2, 5 */
     CHECK_EQ(src.emitted, 6 + 2); /* 6 waits on the input edge, with 7 */
     psink_grant(&s[0], 1);
     tu_settle(&t);
@@ -105,7 +105,8 @@ static void test_partition_deciders(void)
         acks_init(&acks, 100);
         psink_t s[2];
         int calls = 0;
-        rv_stage_t *p = rv_stage_set_decider(rv_partition(t.g, 2, bad_for_7, &calls), fns[d], RV_PTR(3));
+        rv_stage_t *p =
+            rv_stage_set_decider(rv_partition(t.g, 2, bad_for_7, &calls), fns[d], RV_PTR(3));
         rv_stage_t *a = psrc_new(t.g, &src, 100);
         src.acks = &acks;
         rv_link(a, p);
@@ -124,8 +125,7 @@ static void test_partition_deciders(void)
         }
         tu_fini(&t);
         CHECK_EQ(acks.status[7], RV_ERR_INVALID);
-        if (d != 0)
-            CHECK_EQ(acks.failed, 10);
+        if (d != 0) CHECK_EQ(acks.failed, 10);
         acks_free(&acks);
         psink_free(&s[0]);
         psink_free(&s[1]);
@@ -140,15 +140,13 @@ static void test_partition_failure_and_all_cancelled(void)
         psrc_t src;
         psink_t s[2];
         rv_stage_t *a = psrc_new(t.g, &src, mode == 0 ? 100 : -1);
-        if (mode == 0)
-            src.fail_at = 30, src.fail_code = RV_ERR_IO;
+        if (mode == 0) src.fail_at = 30, src.fail_code = RV_ERR_IO;
         rv_stage_t *p = rv_partition(t.g, 2, mod3, NULL); /* mod3 gives 0..2: 2 is a bad index */
         rv_stage_set_decider(p, rv_decider_resume, NULL);
         rv_link(a, p);
         rv_link(p, psink_new(t.g, &s[0], true));
         rv_link(p, psink_new(t.g, &s[1], true));
-        if (mode == 1)
-            s[0].cancel_after = 3, s[1].cancel_after = 4;
+        if (mode == 1) s[0].cancel_after = 3, s[1].cancel_after = 4;
         rv_err_t rc = tu_run_all(&t, 1000);
         if (mode == 0) {
             CHECK_EQ(rc, RV_ERR_IO);
@@ -164,6 +162,7 @@ static void test_partition_failure_and_all_cancelled(void)
     }
 }
 
-RV_TEST_MAIN(RV_TEST_T(test_partition_routes, 10), RV_TEST_T(test_partition_slow_output_holds_back, 10),
+RV_TEST_MAIN(RV_TEST_T(test_partition_routes, 10),
+             RV_TEST_T(test_partition_slow_output_holds_back, 10),
              RV_TEST_T(test_partition_cancelled_output, 10), RV_TEST_T(test_partition_deciders, 10),
              RV_TEST_T(test_partition_failure_and_all_cancelled, 10))

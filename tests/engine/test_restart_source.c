@@ -20,8 +20,7 @@ static rv_stage_t *factory(rv_graph_t *g, int attempt, void *opaque)
 {
     factory_t *f = opaque;
     int k = f->made;
-    if (f->return_null_at && k == 2)
-        return NULL;
+    if (f->return_null_at && k == 2) return NULL;
     f->made_at[k] = rv_clock_now(f->t->clock);
     f->attempts[k] = attempt;
     f->made++;
@@ -111,8 +110,7 @@ static void test_restart_clock_set_after_build(void)
     CHECK(r.done);
     CHECK_EQ(r.code, RV_ERR_UNAVAILABLE);
     CHECK_EQ(f.made, 3);
-    if (!r.done)
-        rv_graph_abort(g);
+    if (!r.done) rv_graph_abort(g);
     tu_destroy(g);
     CHECK_EQ(uv_loop_close(&loop), 0);
     TU_LEAK_CHECK();
@@ -136,10 +134,8 @@ static void test_restart_attempts_reset(void)
     for (int k = 0; k < 8 && !t.r.done; k++) {
         for (int i = 0; i < 1000 && f.made <= k && !t.r.done; i++)
             tu_advance(&t, 1);
-        if (f.made <= k)
-            break;
-        if (k == 2)
-            tu_advance(&t, 500);
+        if (f.made <= k) break;
+        if (k == 2) tu_advance(&t, 500);
         f.inner[k].credit_mode = false; /* let it emit its element and fail */
         rv_stage_wake(f.inner[k].st);
         tu_settle(&t);
@@ -199,7 +195,10 @@ static void test_restart_graceful_stop(void)
     for (int during_backoff = 0; during_backoff < 2; during_backoff++) {
         tu_t t;
         tu_init(&t, true, NULL);
-        factory_t f = {.t = &t, .per_run = 1, .fail_runs = during_backoff ? 100 : 0, .forever = !during_backoff};
+        factory_t f = {.t = &t,
+                       .per_run = 1,
+                       .fail_runs = during_backoff ? 100 : 0,
+                       .forever = !during_backoff};
         rv_backoff_t bo = {.min_ms = 100, .max_ms = 1000, .random_factor = 0, .max_retries = 5};
         psink_t s;
         rv_link(rv_restart_source(t.g, factory, &f, &bo, false), psink_new(t.g, &s, false));
@@ -212,8 +211,7 @@ static void test_restart_graceful_stop(void)
         CHECK(t.r.done);
         CHECK_EQ(t.r.code, RV_OK);
         CHECK_EQ(f.made, 1);
-        if (!during_backoff)
-            CHECK_EQ(f.inner[0].drains, 1);
+        if (!during_backoff) CHECK_EQ(f.inner[0].drains, 1);
         tu_fini(&t);
         psink_free(&s);
     }
@@ -302,8 +300,7 @@ static void test_restart_jitter_bounds(void)
     for (int i = 1; i < 7; i++) {
         uint64_t d = f.made_at[i] - f.made_at[i - 1];
         uint64_t base = 100u << (i - 1);
-        if (base > 1000)
-            base = 1000;
+        if (base > 1000) base = 1000;
         CHECK(d >= base && d <= base + base / 2);
         jittered += d != base;
     }
@@ -312,9 +309,12 @@ static void test_restart_jitter_bounds(void)
     psink_free(&s);
 }
 
-RV_TEST_MAIN(RV_TEST_T(test_restart_after_failures_then_complete, 10), RV_TEST_T(test_restart_gives_up, 10),
-             RV_TEST_T(test_restart_clock_set_after_build, 10), RV_TEST_T(test_restart_attempts_reset, 10),
-             RV_TEST_T(test_restart_after_completion, 10), RV_TEST_T(test_restart_on_failure_only_completes, 10),
+RV_TEST_MAIN(RV_TEST_T(test_restart_after_failures_then_complete, 10),
+             RV_TEST_T(test_restart_gives_up, 10),
+             RV_TEST_T(test_restart_clock_set_after_build, 10),
+             RV_TEST_T(test_restart_attempts_reset, 10),
+             RV_TEST_T(test_restart_after_completion, 10),
+             RV_TEST_T(test_restart_on_failure_only_completes, 10),
              RV_TEST_T(test_restart_graceful_stop, 10), RV_TEST_T(test_restart_cancel, 10),
              RV_TEST_T(test_restart_backpressure, 10), RV_TEST_T(test_restart_factory_null, 10),
              RV_TEST_T(test_restart_jitter_bounds, 10))

@@ -5,12 +5,12 @@
 
 typedef struct {
     rv_graph_t *g;
-    int fails;          /* calls on each failing element that fail */
+    int fails; /* calls on each failing element that fail */
     bool retriable;
     int64_t fail_mod;   /* elements with v % fail_mod == 0 fail (0: only element 0) */
     uint64_t times[64]; /* graph time of each call on element 0 */
     int attempts[64];
-    int n;              /* calls on element 0 */
+    int n; /* calls on element 0 */
     void *ptr0;
     int64_t offset0;
     int identity_violations;
@@ -90,8 +90,7 @@ static void test_backoff_formula(void)
     rv_backoff_t b = {.min_ms = 3, .max_ms = 5000, .random_factor = 0.5, .max_retries = 10};
     for (int n = 0; n < 100; n++) {
         double base = 3.0 * (n < 62 ? (double)(1ull << (n < 62 ? n : 0)) : 4.6e18);
-        if (base > 5000)
-            base = 5000;
+        if (base > 5000) base = 5000;
         CHECK_EQ(rv_backoff_delay(&b, n, 0.0), (uint64_t)base);
         CHECK_EQ(rv_backoff_delay(&b, n, 0.5), (uint64_t)(base * 1.25));
         uint64_t d = rv_backoff_delay(&b, n, 0.999999);
@@ -111,7 +110,8 @@ static void test_huge_delay_does_not_wrap(void)
     tu_init(&t, true, NULL);
     tu_advance(&t, 5);
     flaky_t f = {.g = t.g, .fails = 3, .retriable = true};
-    rv_backoff_t bo = {.min_ms = UINT64_MAX, .max_ms = UINT64_MAX, .random_factor = 0, .max_retries = -1};
+    rv_backoff_t bo = {
+        .min_ms = UINT64_MAX, .max_ms = UINT64_MAX, .random_factor = 0, .max_retries = -1};
     CHECK(rv_backoff_delay(&bo, 0, 0.0) == UINT64_MAX);
     psink_t s;
     rv_chain(rv_source_range(t.g, 0, 1), rv_retry(t.g, 1, true, flaky_call, NULL, &bo, &f),
@@ -170,8 +170,7 @@ static void test_retry_jitter_bounds_and_seed(void)
     for (int i = 1; i < 9; i++) {
         uint64_t d = a[i] - a[i - 1];
         double base = 50.0 * (double)(1u << (i - 1));
-        if (base > 2000)
-            base = 2000;
+        if (base > 2000) base = 2000;
         CHECK(d >= (uint64_t)base);
         CHECK(d < (uint64_t)(base * 1.8) + 1);
         same += a[i] == b[i];
@@ -280,7 +279,8 @@ static void test_abort_and_stop_while_waiting(void)
         rv_stage_t *a = psrc_new(t.g, &src, -1);
         src.acks = &acks;
         psink_t s;
-        rv_chain(a, rv_retry(t.g, 1, true, flaky_call, NULL, &bo, &f), psink_new(t.g, &s, true), NULL);
+        rv_chain(a, rv_retry(t.g, 1, true, flaky_call, NULL, &bo, &f), psink_new(t.g, &s, true),
+                 NULL);
         REQUIRE(tu_start(&t) == RV_OK);
         tu_advance(&t, 50);
         CHECK_EQ(f.n, 1);
@@ -350,7 +350,8 @@ static void test_retry_needs_backoff(void)
 
 RV_TEST_MAIN(RV_TEST_T(test_retry_delays_and_limit, 10), RV_TEST_T(test_backoff_formula, 10),
              RV_TEST_T(test_huge_delay_does_not_wrap, 10),
-             RV_TEST_T(test_retry_jitter_bounds_and_seed, 20), RV_TEST_T(test_non_retriable_not_retried, 10),
-             RV_TEST_T(test_retry_then_success, 10), RV_TEST_T(test_no_retry_after_failure, 10),
-             RV_TEST_T(test_abort_and_stop_while_waiting, 10), RV_TEST_T(test_retry_backpressure, 10),
-             RV_TEST_T(test_retry_needs_backoff, 10))
+             RV_TEST_T(test_retry_jitter_bounds_and_seed, 20),
+             RV_TEST_T(test_non_retriable_not_retried, 10), RV_TEST_T(test_retry_then_success, 10),
+             RV_TEST_T(test_no_retry_after_failure, 10),
+             RV_TEST_T(test_abort_and_stop_while_waiting, 10),
+             RV_TEST_T(test_retry_backpressure, 10), RV_TEST_T(test_retry_needs_backoff, 10))

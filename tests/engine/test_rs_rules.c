@@ -25,16 +25,12 @@ typedef struct {
 static void pflow_on_input(rv_stage_t *st)
 {
     pflow_t *p = rv_stage_state(st);
-    if (p->in_hook)
-        p->reentries++;
+    if (p->in_hook) p->reentries++;
     p->in_hook = true;
     size_t avail = rv_in_avail(st, 0), room = rv_out_room(st, 0);
-    if (avail > p->max_avail)
-        p->max_avail = avail;
-    if (room > p->max_room)
-        p->max_room = room;
-    if (avail > p->cap_in || room > p->cap_out)
-        p->violations++;
+    if (avail > p->max_avail) p->max_avail = avail;
+    if (room > p->max_room) p->max_room = room;
+    if (avail > p->cap_in || room > p->cap_out) p->violations++;
     size_t n = avail < room ? avail : room;
     for (size_t i = 0; i < n; i++) {
         rv_out_push(st, 0, rv_in_pop(st, 0));
@@ -95,8 +91,7 @@ static void test_rule_1_1_demand_never_exceeded(void)
         psink_grant(&s, tu_rand(&seed) % 7);
         tu_settle(&t);
         CHECK(src.emitted - (int64_t)s.n <= bound);
-        if (src.emitted - (int64_t)s.n > bound)
-            break;
+        if (src.emitted - (int64_t)s.n > bound) break;
     }
     CHECK(t.r.done);
     CHECK_EQ(t.r.code, RV_OK);
@@ -124,8 +119,7 @@ typedef struct {
 static void check_bound(void *opaque, rv_env_t *env)
 {
     bound_check_t *b = opaque;
-    if (b->src->emitted - (int64_t)b->sink->n > b->bound)
-        b->violations++;
+    if (b->src->emitted - (int64_t)b->sink->n > b->bound) b->violations++;
 }
 
 static void slow_tick(uv_idle_t *h)
@@ -140,8 +134,8 @@ static void test_rule_1_1_slow_sink_real_loop(void)
     psrc_t src;
     psink_t s;
     rv_stage_t *a = psrc_new(t.g, &src, 3000);
-    rv_chain(a, rv_map(t.g, tu_fn_add_one, NULL, NULL), rv_buffer(t.g, 100, RV_OVERFLOW_BACKPRESSURE),
-             psink_new(t.g, &s, false), NULL);
+    rv_chain(a, rv_map(t.g, tu_fn_add_one, NULL, NULL),
+             rv_buffer(t.g, 100, RV_OVERFLOW_BACKPRESSURE), psink_new(t.g, &s, false), NULL);
     bound_check_t bc = {&src, &s, 16 * 3 + 100, 0};
     s.on_elem = check_bound;
     s.opaque = &bc;
@@ -169,12 +163,10 @@ static void test_rule_1_7_no_signal_after_terminal(void)
         psrc_t src;
         psink_t s;
         rv_stage_t *a = psrc_new(t.g, &src, 50);
-        if (mode == 1)
-            src.fail_at = 20, src.fail_code = RV_ERR_IO;
+        if (mode == 1) src.fail_at = 20, src.fail_code = RV_ERR_IO;
         rv_chain(a, rv_map(t.g, tu_fn_identity, NULL, NULL), rv_filter(t.g, pass_all, NULL),
                  psink_new(t.g, &s, false), NULL);
-        if (mode == 2)
-            s.cancel_after = 10;
+        if (mode == 2) s.cancel_after = 10;
         REQUIRE(tu_start(&t) == RV_OK);
         for (int i = 0; i < 100; i++) {
             psink_grant(&s, 3);
@@ -265,8 +257,9 @@ static void test_rule_3_5_3_12_cancel_idempotent_stops_source(void)
     rv_stage_t *a = psrc_new(t.g, &src, -1);
     src.acks = &acks;
     rv_stage_t *bc = rv_broadcast(t.g, 1, false);
-    rv_chain(a, rv_map(t.g, tu_fn_identity, NULL, NULL), rv_buffer(t.g, 8, RV_OVERFLOW_BACKPRESSURE),
-             bc, rv_filter(t.g, pass_all, NULL), psink_new(t.g, &s, true), NULL);
+    rv_chain(a, rv_map(t.g, tu_fn_identity, NULL, NULL),
+             rv_buffer(t.g, 8, RV_OVERFLOW_BACKPRESSURE), bc, rv_filter(t.g, pass_all, NULL),
+             psink_new(t.g, &s, true), NULL);
     s.cancel_after = 25;
     CHECK_EQ(tu_run_all(&t, 1000), RV_OK);
     CHECK(t.r.done);
@@ -293,8 +286,7 @@ static void test_rule_3_5_3_12_cancel_idempotent_stops_source(void)
  * is acked OK. */
 static rv_err_t fail_at_7(void *opaque, void *in, void **out, rv_error_t **errp)
 {
-    if (RV_INT(in) == 7)
-        return rv_error_set(errp, RV_ERR_PROTOCOL, false, "element 7 is bad");
+    if (RV_INT(in) == 7) return rv_error_set(errp, RV_ERR_PROTOCOL, false, "element 7 is bad");
     *out = in;
     return RV_OK;
 }

@@ -97,8 +97,7 @@ static void test_array_cancel(void)
  * the map's error. */
 static rv_err_t fail_on_5(void *opaque, void *in, void **out, rv_error_t **errp)
 {
-    if (RV_INT(in) == 5)
-        return rv_error_set(errp, RV_ERR_DECODE, false, "bad element 5");
+    if (RV_INT(in) == 5) return rv_error_set(errp, RV_ERR_DECODE, false, "bad element 5");
     *out = in;
     return RV_OK;
 }

@@ -144,5 +144,5 @@ static void test_gen_null_function(void)
 }
 
 RV_TEST_MAIN(RV_TEST_T(test_gen_values, 10), RV_TEST_T(test_gen_backpressure, 10),
-             RV_TEST_T(test_gen_failure, 10), RV_TEST_T(test_gen_cancel, 10), RV_TEST_T(test_gen_empty, 10),
-             RV_TEST_T(test_gen_null_function, 10))
+             RV_TEST_T(test_gen_failure, 10), RV_TEST_T(test_gen_cancel, 10),
+             RV_TEST_T(test_gen_empty, 10), RV_TEST_T(test_gen_null_function, 10))

@@ -22,8 +22,7 @@ static void producer(void *arg)
             p->errors++;
         }
     }
-    if (atomic_fetch_sub(p->left, 1) == 1)
-        rv_queue_close(p->q);
+    if (atomic_fetch_sub(p->left, 1) == 1) rv_queue_close(p->q);
 }
 
 /* Several producer threads with blocking puts into a small queue: every item
@@ -57,8 +56,7 @@ static void test_queue_producers(void)
     int disorder = 0;
     for (size_t i = 0; i < s.n; i++) {
         int id = (int)(s.vals[i] / 1000000);
-        if (id < 0 || id >= PRODUCERS || s.vals[i] % 1000000 != next[id]++)
-            disorder++;
+        if (id < 0 || id >= PRODUCERS || s.vals[i] % 1000000 != next[id]++) disorder++;
     }
     CHECK_EQ(disorder, 0);
     CHECK(s.max_avail <= 4);
@@ -318,8 +316,10 @@ static void test_queue_bad_capacity(void)
     tu_fini(&t);
 }
 
-RV_TEST_MAIN(RV_TEST_T(test_queue_producers, 30), RV_TEST_T(test_queue_backpressure_offer_overflow, 10),
+RV_TEST_MAIN(RV_TEST_T(test_queue_producers, 30),
+             RV_TEST_T(test_queue_backpressure_offer_overflow, 10),
              RV_TEST_T(test_queue_blocking_put_and_timeout, 10), RV_TEST_T(test_queue_close, 10),
-             RV_TEST_T(test_queue_cancel_wakes_producer, 10), RV_TEST_T(test_queue_abort_frees_items, 10),
-             RV_TEST_T(test_queue_graceful_stop, 10), RV_TEST_T(test_queue_bad_capacity, 10),
+             RV_TEST_T(test_queue_cancel_wakes_producer, 10),
+             RV_TEST_T(test_queue_abort_frees_items, 10), RV_TEST_T(test_queue_graceful_stop, 10),
+             RV_TEST_T(test_queue_bad_capacity, 10),
              RV_TEST_T(test_queue_put_huge_timeout_waits, 10))

@@ -107,5 +107,6 @@ static void test_range_graceful_stop(void)
 }
 
 RV_TEST_MAIN(RV_TEST_T(test_range_values, 10), RV_TEST_T(test_range_empty, 10),
-             RV_TEST_T(test_range_backpressure, 10), RV_TEST_T(test_range_forever_cancelled_by_take, 10),
+             RV_TEST_T(test_range_backpressure, 10),
+             RV_TEST_T(test_range_forever_cancelled_by_take, 10),
              RV_TEST_T(test_range_downstream_failure, 10), RV_TEST_T(test_range_graceful_stop, 10))

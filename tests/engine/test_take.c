@@ -92,11 +92,9 @@ static void test_take_failure_and_downstream_cancel(void)
         psrc_t src;
         psink_t s;
         rv_stage_t *a = psrc_new(t.g, &src, -1);
-        if (mode == 0)
-            src.fail_at = 5, src.fail_code = RV_ERR_IO;
+        if (mode == 0) src.fail_at = 5, src.fail_code = RV_ERR_IO;
         rv_chain(a, rv_take(t.g, 50), psink_new(t.g, &s, true), NULL);
-        if (mode == 1)
-            s.cancel_after = 3;
+        if (mode == 1) s.cancel_after = 3;
         rv_err_t rc = tu_run_all(&t, 1000);
         if (mode == 0) {
             CHECK_EQ(rc, RV_ERR_IO);

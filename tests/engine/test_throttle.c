@@ -22,7 +22,8 @@ static void test_throttle_rate(void)
     psink_t s;
     times_t *tm = calloc(1, sizeof(*tm));
     tm->t = &t;
-    rv_chain(rv_source_range(t.g, 0, 20), rv_throttle(t.g, 10, 1000, 1), psink_new(t.g, &s, true), NULL);
+    rv_chain(rv_source_range(t.g, 0, 20), rv_throttle(t.g, 10, 1000, 1), psink_new(t.g, &s, true),
+             NULL);
     s.on_elem = record_time;
     s.opaque = tm;
     REQUIRE(tu_start(&t) == RV_OK);
@@ -46,7 +47,8 @@ static void test_throttle_burst(void)
     psink_t s;
     times_t *tm = calloc(1, sizeof(*tm));
     tm->t = &t;
-    rv_chain(rv_source_range(t.g, 0, 8), rv_throttle(t.g, 1, 10, 5), psink_new(t.g, &s, true), NULL);
+    rv_chain(rv_source_range(t.g, 0, 8), rv_throttle(t.g, 1, 10, 5), psink_new(t.g, &s, true),
+             NULL);
     s.on_elem = record_time;
     s.opaque = tm;
     REQUIRE(tu_start(&t) == RV_OK);
@@ -100,9 +102,11 @@ static void test_throttle_long_run_rates(void)
             CHECK(i - j + 1 <= cases[c].elements + cases[c].burst);
         }
         /* And the whole run took about as long as the rate says. */
-        double expect = (300.0 - (double)cases[c].burst) * (double)cases[c].per_ms / (double)cases[c].elements;
+        double expect =
+            (300.0 - (double)cases[c].burst) * (double)cases[c].per_ms / (double)cases[c].elements;
         CHECK((double)tm->at[299] >= expect - 1);
-        CHECK((double)tm->at[299] <= expect + (double)cases[c].per_ms / (double)cases[c].elements + 2);
+        CHECK((double)tm->at[299] <=
+              expect + (double)cases[c].per_ms / (double)cases[c].elements + 2);
         tu_fini(&t);
         psink_free(&s);
         free(tm);
@@ -145,11 +149,9 @@ static void test_throttle_completion_failure_cancel(void)
         psrc_t src;
         psink_t s;
         rv_stage_t *a = psrc_new(t.g, &src, mode == 0 ? 5 : -1);
-        if (mode == 1)
-            src.fail_at = 10, src.fail_code = RV_ERR_IO;
+        if (mode == 1) src.fail_at = 10, src.fail_code = RV_ERR_IO;
         rv_chain(a, rv_throttle(t.g, 1, 100, 1), psink_new(t.g, &s, true), NULL);
-        if (mode == 2)
-            s.cancel_after = 2;
+        if (mode == 2) s.cancel_after = 2;
         REQUIRE(tu_start(&t) == RV_OK);
         tu_advance(&t, 150);
         if (mode == 0) {
@@ -190,4 +192,5 @@ static void test_throttle_bad_args(void)
 
 RV_TEST_MAIN(RV_TEST_T(test_throttle_rate, 10), RV_TEST_T(test_throttle_burst, 10),
              RV_TEST_T(test_throttle_long_run_rates, 20), RV_TEST_T(test_throttle_backpressure, 10),
-             RV_TEST_T(test_throttle_completion_failure_cancel, 10), RV_TEST_T(test_throttle_bad_args, 10))
+             RV_TEST_T(test_throttle_completion_failure_cancel, 10),
+             RV_TEST_T(test_throttle_bad_args, 10))

@@ -94,11 +94,9 @@ static void test_zip_failure_and_cancel(void)
         rv_stage_t *z = rv_zip(t.g);
         rv_link(psrc_new(t.g, &p1, -1), z);
         rv_link(psrc_new(t.g, &p2, -1), z);
-        if (mode == 0)
-            p2.fail_at = 10, p2.fail_code = RV_ERR_IO;
+        if (mode == 0) p2.fail_at = 10, p2.fail_code = RV_ERR_IO;
         rv_link(z, psink_new(t.g, &s, true));
-        if (mode == 1)
-            s.cancel_after = 5;
+        if (mode == 1) s.cancel_after = 5;
         rv_err_t rc = tu_run_all(&t, 1000);
         CHECK_EQ(p1.cancels, 1);
         if (mode == 0) {
@@ -181,7 +179,8 @@ static void test_zip_with_deciders(void)
         acks_init(&a2, 10);
         psink_t s;
         zflaky_t zf = {.fail_times = 2};
-        rv_stage_t *z = rv_stage_set_decider(rv_zip_with(t.g, 2, zflaky, free, &zf), fns[d], RV_PTR(5));
+        rv_stage_t *z =
+            rv_stage_set_decider(rv_zip_with(t.g, 2, zflaky, free, &zf), fns[d], RV_PTR(5));
         rv_link(psrc_new(t.g, &p1, 10), z);
         rv_link(psrc_new(t.g, &p2, 10), z);
         p1.acks = &a1;
