@@ -90,7 +90,7 @@ static rv_err_t bind_square(rv_cql_stmt_t *stmt, rv_env_t *env, rv_error_t **err
 }
 
 /* For-each after CassandraQuery: each element is one row. */
-static rv_err_t add_row(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t add_row(void *in, rv_error_t **errp, void *opaque)
 {
     int64_t *sum = opaque;
     const rv_cassandra_row_t *row = in;

@@ -68,7 +68,7 @@ static rv_stage_t *print_sink(rv_graph_t *g, FILE *out)
 
 /* ------------------------------------------------------------- using it */
 
-static bool odd(void *opaque, void *in)
+static bool odd(void *in, void *opaque)
 {
     return RV_INT(in) % 2 == 1;
 }

@@ -32,7 +32,7 @@ static void on_ack(rv_env_t *root, rv_err_t status, void *opaque)
 }
 
 /* A generator source whose elements carry an ack, as a Kafka record would. */
-static int numbers(void *opaque, void **out, rv_free_fn *out_free, rv_error_t **errp)
+static int numbers(void **out, rv_free_fn *out_free, rv_error_t **errp, void *opaque)
 {
     numbers_t *s = opaque;
     if (s->next == s->n) return 0;
@@ -41,13 +41,13 @@ static int numbers(void *opaque, void **out, rv_free_fn *out_free, rv_error_t **
     return 1;
 }
 
-static rv_err_t square(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t square(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     *out = RV_PTR(RV_INT(in) * RV_INT(in));
     return RV_OK;
 }
 
-static rv_err_t attach_ack(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t attach_ack(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     rv_env_set_ack(env, on_ack, opaque);
     return RV_OK;
@@ -87,7 +87,7 @@ static void slow_call(rv_async_t *op, void *in, void *opaque)
     uv_timer_start(&c->timer, call_fire, 0, 0);
 }
 
-static rv_err_t add_to(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t add_to(void *in, rv_error_t **errp, void *opaque)
 {
     *(int64_t *)opaque += RV_INT(in);
     return RV_OK;

@@ -34,7 +34,7 @@ static void out_msg_free(void *p)
 }
 
 /* One published message per good line; bad lines are reported and skipped. */
-static int next_line(void *opaque, void **out, rv_free_fn *out_free, rv_error_t **errp)
+static int next_line(void **out, rv_free_fn *out_free, rv_error_t **errp, void *opaque)
 {
     pub_t *p = opaque;
     for (;;) {

@@ -250,7 +250,7 @@ static rv_err_t bind_event(rv_cql_stmt_t *stmt, rv_env_t *env, rv_error_t **errp
     return cart_store_cassandra_bind_event(p->store, stmt, rv_env_payload(env), p->mode);
 }
 
-static int lane_of(void *opaque, void *in)
+static int lane_of(void *in, void *opaque)
 {
     cart_pipeline_t *p = opaque;
     const cart_job_t *job = in;

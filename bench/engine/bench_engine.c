@@ -18,14 +18,14 @@
 
 #define MAPS 10
 
-static rv_err_t step(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t step(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     /* A little arithmetic so the work is not nothing; the same in both runs. */
     *out = RV_PTR((RV_INT(in) * 31 + (intptr_t)opaque) & 0xffffff);
     return RV_OK;
 }
 
-static rv_err_t sink(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t sink(void *in, rv_error_t **errp, void *opaque)
 {
     *(int64_t *)opaque += RV_INT(in);
     return RV_OK;
@@ -49,11 +49,11 @@ static double run_plain(int64_t n, int64_t *s1, int64_t *s2)
         void *x = RV_PTR(i);
         for (int k = 0; k < MAPS; k++) {
             void *out;
-            map_fns[k]((void *)(intptr_t)k, x, &out, NULL);
+            map_fns[k](x, &out, NULL, (void *)(intptr_t)k);
             x = out;
         }
-        sink_fn(s1, x, NULL);
-        sink_fn(s2, x, NULL);
+        sink_fn(x, NULL, s1);
+        sink_fn(x, NULL, s2);
     }
     return now_s() - t0;
 }

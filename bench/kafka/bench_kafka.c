@@ -152,7 +152,7 @@ static double raw_produce(const char *topic, int n)
     return n / t;
 }
 
-static rv_err_t bench_out(void *opaque, rv_env_t *env, rv_kafka_out_t *out, rv_error_t **errp)
+static rv_err_t bench_out(rv_env_t *env, rv_kafka_out_t *out, rv_error_t **errp, void *opaque)
 {
     out->value = value;
     out->value_len = VALUE_LEN;

@@ -109,8 +109,8 @@ const char *rv_conf_str(const rv_conf_t *c, const rv_conf_table_t *t, const char
  * table does not define, with the prefix stripped. The first non-OK return stops
  * the walk and is returned. */
 rv_err_t rv_conf_passthrough(const rv_conf_t *c, const rv_conf_table_t *t,
-                             rv_err_t (*fn)(const char *key, const char *value, void *opaque,
-                                            rv_error_t **errp),
+                             rv_err_t (*fn)(const char *key, const char *value, rv_error_t **errp,
+                                            void *opaque),
                              void *opaque, rv_error_t **errp);
 
 /* Prints the table as `--help` text (one key per line with type, default, range). */

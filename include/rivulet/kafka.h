@@ -224,8 +224,8 @@ typedef struct rv_kafka_out {
 /* Fills *out (pre-set to zeros and RV_KAFKA_PARTITION_ANY) for the element env.
  * Return RV_OK, or an error (optionally with *errp set): the element fails and
  * the stage's decider decides (stop by default; resume drops it as failed). */
-typedef rv_err_t (*rv_kafka_out_fn)(void *opaque, rv_env_t *env, rv_kafka_out_t *out,
-                                    rv_error_t **errp);
+typedef rv_err_t (*rv_kafka_out_fn)(rv_env_t *env, rv_kafka_out_t *out, rv_error_t **errp,
+                                    void *opaque);
 
 /* A KafkaSink producing every element to `topic` (may be NULL when fn names
  * each message's topic). fn maps an element to a message; NULL means each

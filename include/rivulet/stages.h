@@ -39,7 +39,7 @@ rv_stage_t *rv_source_range(rv_graph_t *g, int64_t start, int64_t count);
 /* A generator: called each time downstream has room for one more element.
  * Return 1 with *out (and *out_free) set to emit, 0 to complete, or a negative
  * rv_err_t (with *errp optionally set) to fail the stage. */
-typedef int (*rv_gen_fn)(void *opaque, void **out, rv_free_fn *out_free, rv_error_t **errp);
+typedef int (*rv_gen_fn)(void **out, rv_free_fn *out_free, rv_error_t **errp, void *opaque);
 rv_stage_t *rv_source_gen(rv_graph_t *g, rv_gen_fn fn, void *opaque);
 
 /* A source fed from other threads through a bounded, thread-safe queue. */
@@ -61,18 +61,18 @@ void rv_queue_close(rv_queue_t *q);
 /* ======================================================================= flows */
 
 /* out = fn(in). On error return non-OK (optionally with *errp). */
-typedef rv_err_t (*rv_map_fn)(void *opaque, void *in, void **out, rv_error_t **errp);
+typedef rv_err_t (*rv_map_fn)(void *in, void **out, rv_error_t **errp, void *opaque);
 rv_stage_t *rv_map(rv_graph_t *g, rv_map_fn fn, rv_free_fn out_free, void *opaque);
 
 /* As map, with the envelope itself: the function may read the metadata and must
  * set the result with rv_env_set_payload (the engine hands it an envelope it
  * holds alone). */
-typedef rv_err_t (*rv_map_env_fn)(void *opaque, rv_env_t *env, rv_error_t **errp);
+typedef rv_err_t (*rv_map_env_fn)(rv_env_t *env, rv_error_t **errp, void *opaque);
 rv_stage_t *rv_map_env(rv_graph_t *g, rv_map_env_fn fn, void *opaque);
 
 /* Keeps elements for which pred returns true; a dropped element is released
  * after success (so it is acked: filtering out is processing). */
-typedef bool (*rv_pred_fn)(void *opaque, void *in);
+typedef bool (*rv_pred_fn)(void *in, void *opaque);
 rv_stage_t *rv_filter(rv_graph_t *g, rv_pred_fn pred, void *opaque);
 
 /* Passes the first n elements, then completes and cancels upstream. */
@@ -81,8 +81,8 @@ rv_stage_t *rv_take(rv_graph_t *g, uint64_t n);
 /* Folds every element into an accumulator and emits it once when upstream
  * completes. fn: *acc_out = f(acc, in); it may update acc in place and return it.
  * The initial accumulator is taken over (freed with acc_free). */
-typedef rv_err_t (*rv_fold_fn)(void *opaque, void *acc, void *in, void **acc_out,
-                               rv_error_t **errp);
+typedef rv_err_t (*rv_fold_fn)(void *acc, void *in, void **acc_out, rv_error_t **errp,
+                               void *opaque);
 rv_stage_t *rv_fold(rv_graph_t *g, void *init, rv_free_fn acc_free, rv_fold_fn fn, void *opaque);
 
 /* Async map with at most `parallelism` calls in flight. fn starts the work and
@@ -156,7 +156,7 @@ rv_stage_t *rv_balance(rv_graph_t *g, int n);
 
 /* Emits each element to the output fn picks (0..n-1); a bad index is a failure.
  * An element waits until its output has room. */
-typedef int (*rv_partition_fn)(void *opaque, void *in);
+typedef int (*rv_partition_fn)(void *in, void *opaque);
 rv_stage_t *rv_partition(rv_graph_t *g, int n, rv_partition_fn fn, void *opaque);
 
 /* ===================================================================== fan-in */
@@ -175,17 +175,17 @@ typedef struct rv_pair {
 /* Pairs the i-th elements of its two inputs; completes when either completes. */
 rv_stage_t *rv_zip(rv_graph_t *g);
 /* Combines the i-th elements of n inputs with fn(ins[0..n)). */
-typedef rv_err_t (*rv_zip_fn)(void *opaque, void *const *ins, int n, void **out, rv_error_t **errp);
+typedef rv_err_t (*rv_zip_fn)(void *const *ins, int n, void **out, rv_error_t **errp, void *opaque);
 rv_stage_t *rv_zip_with(rv_graph_t *g, int n, rv_zip_fn fn, rv_free_fn out_free, void *opaque);
 
 /* ====================================================================== sinks */
 
 /* Calls fn for each element; an error goes to the decider. */
-typedef rv_err_t (*rv_each_fn)(void *opaque, void *in, rv_error_t **errp);
+typedef rv_err_t (*rv_each_fn)(void *in, rv_error_t **errp, void *opaque);
 rv_stage_t *rv_for_each(rv_graph_t *g, rv_each_fn fn, void *opaque);
 
 /* As for-each, with the envelope (metadata); the envelope is borrowed. */
-typedef rv_err_t (*rv_each_env_fn)(void *opaque, rv_env_t *env, rv_error_t **errp);
+typedef rv_err_t (*rv_each_env_fn)(rv_env_t *env, rv_error_t **errp, void *opaque);
 rv_stage_t *rv_for_each_env(rv_graph_t *g, rv_each_env_fn fn, void *opaque);
 
 /* Takes and releases everything (after success). */

@@ -421,7 +421,7 @@ const char *rv_conf_str(const rv_conf_t *c, const rv_conf_table_t *t, const char
 }
 
 rv_err_t rv_conf_passthrough(const rv_conf_t *c, const rv_conf_table_t *t,
-                             rv_err_t (*fn)(const char *, const char *, void *, rv_error_t **),
+                             rv_err_t (*fn)(const char *, const char *, rv_error_t **, void *),
                              void *opaque, rv_error_t **errp)
 {
     if (!t->passthrough) return RV_OK;
@@ -430,7 +430,7 @@ rv_err_t rv_conf_passthrough(const rv_conf_t *c, const rv_conf_table_t *t,
         const char *key = c->kv[k].key;
         if (strncmp(key, t->passthrough, plen) != 0 || key[plen] == '\0' || table_find(t, key))
             continue;
-        rv_err_t rc = fn(key + plen, c->kv[k].value, opaque, errp);
+        rv_err_t rc = fn(key + plen, c->kv[k].value, errp, opaque);
         if (rc != RV_OK) return rc;
     }
     return RV_OK;

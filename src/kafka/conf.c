@@ -144,7 +144,7 @@ static bool in_list(const char *const *list, size_t n, const char *key)
     return false;
 }
 
-static rv_err_t pass_one(const char *key, const char *value, void *opaque, rv_error_t **errp)
+static rv_err_t pass_one(const char *key, const char *value, rv_error_t **errp, void *opaque)
 {
     pass_ctx_t *ctx = opaque;
     char errstr[512];
@@ -173,7 +173,7 @@ static rv_err_t set_prop(rd_kafka_conf_t *c, const char *who, const char *key, c
                          rv_error_t **errp)
 {
     pass_ctx_t ctx = {c, who, -1};
-    return pass_one(key, value, &ctx, errp);
+    return pass_one(key, value, errp, &ctx);
 }
 
 static char *conf_get_dup(rd_kafka_conf_t *c, const char *key)

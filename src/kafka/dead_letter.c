@@ -29,7 +29,7 @@ static void add_text(rd_kafka_headers_t *h, const char *name, const char *text)
     rd_kafka_header_add(h, name, -1, text, (ssize_t)strlen(text));
 }
 
-static rv_err_t dlq_out(void *opaque, rv_env_t *env, rv_kafka_out_t *out, rv_error_t **errp)
+static rv_err_t dlq_out(rv_env_t *env, rv_kafka_out_t *out, rv_error_t **errp, void *opaque)
 {
     dlq_t *d = opaque;
     const rd_kafka_message_t *orig = rv_kafka_record(env);

@@ -210,7 +210,7 @@ static rd_kafka_resp_err_t produce(kprod_t *p, rv_env_t *env, rv_error_t **errp)
 {
     rv_kafka_out_t out = {.partition = RV_KAFKA_PARTITION_ANY};
     if (p->fn) {
-        rv_err_t rc = p->fn(p->opaque, env, &out, errp);
+        rv_err_t rc = p->fn(env, &out, errp, p->opaque);
         if (rc != RV_OK) {
             if (errp && !*errp)
                 rv_error_set(errp, rc, false, "%s: the message function failed: %s", p->name,

@@ -14,7 +14,7 @@ static void on_input(rv_stage_t *st)
     filter_t *f = rv_stage_state(st);
     while (rv_in_avail(st, 0) > 0 && rv_out_room(st, 0) > 0) {
         rv_env_t *env = rv_in_pop(st, 0);
-        if (f->pred(f->opaque, rv_env_payload(env)))
+        if (f->pred(rv_env_payload(env), f->opaque))
             rv_out_push(st, 0, env);
         else
             rv_env_release(env);

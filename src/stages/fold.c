@@ -20,7 +20,7 @@ static void on_input(rv_stage_t *st)
         for (int attempt = 1;; attempt++) {
             rv_error_t *err = NULL;
             void *out = f->acc;
-            rv_err_t rc = f->fn(f->opaque, f->acc, rv_env_payload(env), &out, &err);
+            rv_err_t rc = f->fn(f->acc, rv_env_payload(env), &out, &err, f->opaque);
             if (rc == RV_OK) {
                 if (out != f->acc && f->acc_free) f->acc_free(f->acc);
                 f->acc = out;

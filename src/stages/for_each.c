@@ -26,8 +26,8 @@ static void on_input(rv_stage_t *st)
         rv_env_t *env = batch[i++];
         for (int attempt = 1;; attempt++) {
             rv_error_t *err = NULL;
-            rv_err_t rc = e->fn ? e->fn(e->opaque, rv_env_payload(env), &err)
-                                : e->env_fn(e->opaque, env, &err);
+            rv_err_t rc = e->fn ? e->fn(rv_env_payload(env), &err, e->opaque)
+                                : e->env_fn(env, &err, e->opaque);
             if (rc == RV_OK) {
                 rv__env_release(env);
                 break;

@@ -25,7 +25,7 @@ static rv_env_t *apply(rv_stage_t *st, map_t *m, rv_env_t *env, int first_attemp
         rv_err_t rc;
         if (m->fn) {
             void *in = rv_env_payload(env), *out = in;
-            rc = m->fn(m->opaque, in, &out, &err);
+            rc = m->fn(in, &out, &err, m->opaque);
             if (rc == RV_OK) return rv__env_with_payload(env, out, m->out_free);
         } else {
             if (rv_env_refs(env) > 1) {
@@ -42,7 +42,7 @@ static rv_env_t *apply(rv_stage_t *st, map_t *m, rv_env_t *env, int first_attemp
                 rv_env_release(env);
                 env = own;
             }
-            rc = m->env_fn(m->opaque, env, &err);
+            rc = m->env_fn(env, &err, m->opaque);
             if (rc == RV_OK) return env;
         }
         rv_directive_t d = rv__supervise(st, env, rc, &err, attempt);
@@ -72,7 +72,7 @@ static void on_input(rv_stage_t *st)
             if (fn && env->refs == 1) {
                 void *in = env->payload, *out = in;
                 rv_error_t *err = NULL;
-                rv_err_t frc = fn(opaque, in, &out, &err);
+                rv_err_t frc = fn(in, &out, &err, opaque);
                 if (frc == RV_OK) {
                     if (out != in) {
                         if (env->free_payload && in) env->free_payload(in);

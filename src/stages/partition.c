@@ -19,7 +19,7 @@ static void on_input(rv_stage_t *st)
     int n_out = rv_stage_outputs(st);
     while (!rv_stage_finished(st) && rv_in_avail(st, 0) > 0) {
         if (p->pending < 0) {
-            int idx = p->fn(p->opaque, rv_env_payload(rv_in_peek(st, 0)));
+            int idx = p->fn(rv_env_payload(rv_in_peek(st, 0)), p->opaque);
             if (idx < 0 || idx >= n_out) {
                 rv_env_t *env = rv_in_pop(st, 0);
                 rv_error_t *err = rv_error_new(

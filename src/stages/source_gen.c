@@ -17,7 +17,7 @@ static void on_room(rv_stage_t *st)
         void *item = NULL;
         rv_free_fn item_free = NULL;
         rv_error_t *err = NULL;
-        int rc = s->fn(s->opaque, &item, &item_free, &err);
+        int rc = s->fn(&item, &item_free, &err, s->opaque);
         if (rc == 0) {
             rv_error_destroy(err);
             rv_stage_finish(st);

@@ -36,7 +36,7 @@ static void on_input(rv_stage_t *st)
             for (int attempt = 1; d == RV_RETRY; attempt++) {
                 rv_error_t *err = NULL;
                 out = NULL;
-                rc = z->fn(z->opaque, ins, n, &out, &err);
+                rc = z->fn(ins, n, &out, &err, z->opaque);
                 if (rc == RV_OK) break;
                 /* Supervise through a joined envelope so every part shares
                  * the outcome (resume and stop release it as failed). */

@@ -67,7 +67,7 @@ typedef struct sink {
     size_t expect_n;
 } sink_t;
 
-static rv_err_t keep_cart(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t keep_cart(void *in, rv_error_t **errp, void *opaque)
 {
     (void)errp;
     sink_t *k = opaque;
@@ -80,7 +80,7 @@ static rv_err_t keep_cart(void *opaque, void *in, rv_error_t **errp)
     return RV_OK;
 }
 
-static rv_err_t keep_reason(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t keep_reason(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     (void)errp;
     sink_t *k = opaque;

@@ -37,7 +37,7 @@ typedef struct {
     int bad, rows;
 } readback_t;
 
-static rv_err_t readback_row(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t readback_row(void *in, rv_error_t **errp, void *opaque)
 {
     readback_t *r = opaque;
     const rv_cassandra_row_t *row = in;

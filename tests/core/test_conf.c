@@ -66,7 +66,7 @@ static void test_bad_values_named(void)
     expect_error("other.key", "1", "unknown configuration key \"other.key\"");
 }
 
-static rv_err_t collect(const char *k, const char *v, void *opaque, rv_error_t **errp)
+static rv_err_t collect(const char *k, const char *v, rv_error_t **errp, void *opaque)
 {
     char *buf = opaque;
     strcat(buf, k);

@@ -544,13 +544,13 @@ static inline bool psink_is_range(const psink_t *p, int64_t start, size_t n)
 
 /* -------------------------------------------------------------- misc helpers */
 
-static inline rv_err_t tu_fn_add_one(void *opaque, void *in, void **out, rv_error_t **errp)
+static inline rv_err_t tu_fn_add_one(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     *out = RV_PTR(RV_INT(in) + 1);
     return RV_OK;
 }
 
-static inline rv_err_t tu_fn_identity(void *opaque, void *in, void **out, rv_error_t **errp)
+static inline rv_err_t tu_fn_identity(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     *out = in;
     return RV_OK;

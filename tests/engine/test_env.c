@@ -253,7 +253,7 @@ static void test_ack_after_last_branch(void)
 
 /* A branch that fails its copy makes the element's ack report the failure,
  * though the other branches succeeded. */
-static rv_err_t fail_odd(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t fail_odd(void *in, rv_error_t **errp, void *opaque)
 {
     return RV_INT(in) % 2 ? RV_ERR_IO : RV_OK;
 }
@@ -285,13 +285,13 @@ static void test_ack_failure_in_one_branch(void)
 
 /* Through map (in place and derived after a broadcast), map_env, grouped and
  * zip, the element keeps its metadata and its ack. */
-static rv_err_t to_box(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t to_box(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     *out = box_new(RV_INT(in) * 10);
     return RV_OK;
 }
 
-static rv_err_t check_meta_env(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t check_meta_env(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     int *bad = opaque;
     const rv_meta_t *m = rv_env_meta(env);
@@ -441,7 +441,7 @@ static void test_abort_and_destroy_release_as_failed(void)
  * when it is released, and the graph's memory goes after it (LeakSanitizer and
  * AddressSanitizer check both). */
 static rv_env_t *kept_env;
-static rv_err_t keep_one(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t keep_one(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     if (!kept_env) {
         rv_env_retain(env);

@@ -2,13 +2,13 @@
  * processed (acked OK). */
 #include "engine_test_util.h"
 
-static bool is_even(void *opaque, void *in)
+static bool is_even(void *in, void *opaque)
 {
     (*(int *)opaque)++;
     return RV_INT(in) % 2 == 0;
 }
 
-static bool none(void *opaque, void *in)
+static bool none(void *in, void *opaque)
 {
     return false;
 }

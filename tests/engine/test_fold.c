@@ -1,7 +1,7 @@
 /* rv_fold: one accumulator, emitted once when upstream completes. */
 #include "engine_test_util.h"
 
-static rv_err_t sum(void *opaque, void *acc, void *in, void **acc_out, rv_error_t **errp)
+static rv_err_t sum(void *acc, void *in, void **acc_out, rv_error_t **errp, void *opaque)
 {
     *(int64_t *)acc += RV_INT(in);
     *acc_out = acc;
@@ -16,7 +16,7 @@ static void acc_free(void *p)
 }
 
 /* A function that returns a new accumulator each time: the old one is freed. */
-static rv_err_t sum_new(void *opaque, void *acc, void *in, void **acc_out, rv_error_t **errp)
+static rv_err_t sum_new(void *acc, void *in, void **acc_out, rv_error_t **errp, void *opaque)
 {
     *acc_out = box_new(box_val(acc) + RV_INT(in));
     return RV_OK;
@@ -123,7 +123,7 @@ static void test_fold_cancel(void)
 }
 
 /* The deciders. */
-static rv_err_t sum_fail_7(void *opaque, void *acc, void *in, void **acc_out, rv_error_t **errp)
+static rv_err_t sum_fail_7(void *acc, void *in, void **acc_out, rv_error_t **errp, void *opaque)
 {
     int *calls_on_7 = opaque;
     if (RV_INT(in) == 7 && (*calls_on_7)++ < 2)

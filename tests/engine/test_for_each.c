@@ -10,7 +10,7 @@ typedef struct {
     int per_elem[1000];
 } each_t;
 
-static rv_err_t each(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t each(void *in, rv_error_t **errp, void *opaque)
 {
     each_t *e = opaque;
     int64_t v = RV_INT(in);
@@ -86,7 +86,7 @@ static void test_for_each_deciders(void)
 }
 
 /* for_each_env sees the metadata; the envelope is borrowed. */
-static rv_err_t each_env(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t each_env(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     int *bad = opaque;
     const rv_meta_t *m = rv_env_meta(env);
@@ -131,7 +131,7 @@ static void test_for_each_upstream_failure(void)
 
 /* A sink that stops the graph from inside its function: the element being
  * handled still counts, nothing after the stop's drain is lost. */
-static rv_err_t stop_at_10(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t stop_at_10(void *in, rv_error_t **errp, void *opaque)
 {
     rv_graph_t *g = opaque;
     if (RV_INT(in) == 10) rv_graph_stop(g);

@@ -257,7 +257,7 @@ typedef struct {
     size_t seen;
 } stopper_t;
 
-static rv_err_t stop_after(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t stop_after(void *in, rv_error_t **errp, void *opaque)
 {
     stopper_t *s = opaque;
     if (++s->seen == s->after) {
@@ -464,13 +464,13 @@ typedef struct {
     int64_t n;
 } pipeline_t;
 
-static rv_err_t sum_into(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t sum_into(void *in, rv_error_t **errp, void *opaque)
 {
     *(int64_t *)opaque += RV_INT(in);
     return RV_OK;
 }
 
-static rv_err_t times_id(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t times_id(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     *out = RV_PTR(RV_INT(in) * ((pipeline_t *)opaque)->id);
     return RV_OK;

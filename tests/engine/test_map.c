@@ -23,7 +23,7 @@ static void counted_free(void *p)
     frees++;
     free(p);
 }
-static rv_err_t rebox(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t rebox(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     if (box_val(in) % 2 == 0) {
         *out = in; /* unchanged: keeps its own destructor */
@@ -55,7 +55,7 @@ static void test_map_payload_ownership(void)
 
 /* map_env sees the metadata and replaces the payload; after a broadcast the
  * envelope is shared, and mapping one branch must not change the other's. */
-static rv_err_t env_fn(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t env_fn(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     const rv_meta_t *m = rv_env_meta(env);
     if (rv_env_refs(env) != 1)
@@ -166,7 +166,7 @@ typedef struct {
     void *seen_ptr[1000][8];
 } flaky_t;
 
-static rv_err_t flaky(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t flaky(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     flaky_t *f = opaque;
     int64_t v = box_val(in);
@@ -292,7 +292,7 @@ static rv_directive_t logging_decider(rv_stage_t *st, const rv_error_t *err, int
     return attempt < 3 ? RV_RETRY : RV_RESUME;
 }
 
-static rv_err_t always_fail_env(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t always_fail_env(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     return RV_INT(rv_env_payload(env)) == 5 ? RV_ERR_NOT_FOUND : RV_OK;
 }

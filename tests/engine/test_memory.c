@@ -28,7 +28,7 @@ typedef struct {
     long rss_mark, rss_end;
 } meter_t;
 
-static rv_err_t meter(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t meter(void *in, rv_error_t **errp, void *opaque)
 {
     meter_t *m = opaque;
     m->sum += RV_INT(in);
@@ -38,7 +38,7 @@ static rv_err_t meter(void *opaque, void *in, rv_error_t **errp)
     return RV_OK;
 }
 
-static rv_err_t count_only(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t count_only(void *in, rv_error_t **errp, void *opaque)
 {
     (*(int64_t *)opaque)++;
     return RV_OK;

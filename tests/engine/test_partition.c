@@ -2,7 +2,7 @@
  * for room on its output, so order is kept. */
 #include "engine_test_util.h"
 
-static int mod3(void *opaque, void *in)
+static int mod3(void *in, void *opaque)
 {
     return (int)(RV_INT(in) % 3);
 }
@@ -88,7 +88,7 @@ static void test_partition_cancelled_output(void)
 
 /* A bad index: stop fails the stream; resume drops the element (failed);
  * retry cannot help a pure function: the element is dropped as failed. */
-static int bad_for_7(void *opaque, void *in)
+static int bad_for_7(void *in, void *opaque)
 {
     (*(int *)opaque)++;
     return RV_INT(in) % 10 == 7 ? 5 : (int)(RV_INT(in) % 2);

@@ -49,7 +49,7 @@ static rv_stage_t *pflow_new(rv_graph_t *g, pflow_t *p, size_t cap_in, size_t ca
     return rv_stage_new(g, &pflow_ops, p, 1, 1);
 }
 
-static bool pass_all(void *opaque, void *in)
+static bool pass_all(void *in, void *opaque)
 {
     return true;
 }
@@ -284,7 +284,7 @@ static void test_rule_3_5_3_12_cancel_idempotent_stops_source(void)
 /* 1.4 / 4.2: a failure reaches downstream (as on_finish with the error) and
  * cancels upstream; the graph's status is that failure; nothing still buffered
  * is acked OK. */
-static rv_err_t fail_at_7(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t fail_at_7(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     if (RV_INT(in) == 7) return rv_error_set(errp, RV_ERR_PROTOCOL, false, "element 7 is bad");
     *out = in;

@@ -1,13 +1,13 @@
 /* A first end-to-end check of the engine: source -> map -> broadcast -> sinks. */
 #include "engine_test_util.h"
 
-static rv_err_t add_one(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t add_one(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     *out = RV_PTR(RV_INT(in) + 1);
     return RV_OK;
 }
 
-static rv_err_t sum_each(void *opaque, void *in, rv_error_t **errp)
+static rv_err_t sum_each(void *in, rv_error_t **errp, void *opaque)
 {
     *(int64_t *)opaque += RV_INT(in);
     return RV_OK;

@@ -95,7 +95,7 @@ static void test_array_cancel(void)
 
 /* Failure downstream: a failing map cancels the source, and the graph reports
  * the map's error. */
-static rv_err_t fail_on_5(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t fail_on_5(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     if (RV_INT(in) == 5) return rv_error_set(errp, RV_ERR_DECODE, false, "bad element 5");
     *out = in;

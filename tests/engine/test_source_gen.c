@@ -7,7 +7,7 @@ typedef struct {
     bool set_err;
 } gen_t;
 
-static int gen(void *opaque, void **out, rv_free_fn *out_free, rv_error_t **errp)
+static int gen(void **out, rv_free_fn *out_free, rv_error_t **errp, void *opaque)
 {
     gen_t *g = opaque;
     if (g->calls == g->fail_at) {

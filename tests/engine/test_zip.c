@@ -113,7 +113,7 @@ static void test_zip_failure_and_cancel(void)
 }
 
 /* zip_with over three inputs. */
-static rv_err_t sum3(void *opaque, void *const *ins, int n, void **out, rv_error_t **errp)
+static rv_err_t sum3(void *const *ins, int n, void **out, rv_error_t **errp, void *opaque)
 {
     int64_t sum = 0;
     for (int i = 0; i < n; i++)
@@ -150,7 +150,7 @@ typedef struct {
     int same_inputs;
 } zflaky_t;
 
-static rv_err_t zflaky(void *opaque, void *const *ins, int n, void **out, rv_error_t **errp)
+static rv_err_t zflaky(void *const *ins, int n, void **out, rv_error_t **errp, void *opaque)
 {
     zflaky_t *z = opaque;
     if (RV_INT(ins[0]) == 4) {

@@ -22,7 +22,7 @@ static void outmsg_free(void *p)
 
 #define TS0 1700000000000LL
 
-static rv_err_t make_out(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t make_out(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     int i = (int)RV_INT(in);
     int nparts = (int)(intptr_t)opaque;
@@ -255,7 +255,7 @@ typedef struct {
     int64_t last[4];
 } flow_check_t;
 
-static rv_err_t check_delivery(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t check_delivery(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     flow_check_t *c = opaque;
     const rv_kafka_delivery_t *d = rv_env_payload(env);
@@ -302,7 +302,7 @@ static void test_flow_emits_after_delivery(void)
 }
 
 /* Maps a Kafka record to a message with the same key, value and headers. */
-static rv_err_t copy_record(void *opaque, rv_env_t *env, rv_kafka_out_t *out, rv_error_t **errp)
+static rv_err_t copy_record(rv_env_t *env, rv_kafka_out_t *out, rv_error_t **errp, void *opaque)
 {
     const rd_kafka_message_t *m = rv_kafka_record(env);
     rd_kafka_headers_t *h = NULL;

@@ -13,7 +13,7 @@ typedef struct {
 } check_t;
 
 /* Checks every field of a record against what kt_produce wrote. */
-static rv_err_t check_record(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t check_record(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     check_t *c = opaque;
     const rv_meta_t *m = rv_env_meta(env);
@@ -349,7 +349,7 @@ static void stall_input(rv_stage_t *st)
     stall_t *s = rv_stage_state(st);
     rv_env_t *env;
     while (s->taken < s->burst && (env = rv_in_pop(st, 0)) != NULL) {
-        check_record(s->c, env, NULL);
+        check_record(env, NULL, s->c);
         rv_env_release(env);
         s->taken++;
     }
@@ -521,11 +521,11 @@ typedef struct {
     int mine;
 } member_t;
 
-static rv_err_t member_record(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t member_record(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     member_t *m = opaque;
     m->mine++;
-    return check_record(m->all, env, errp);
+    return check_record(env, errp, m->all);
 }
 
 typedef struct {

@@ -22,7 +22,7 @@ static void outmsg_free(void *p)
     free(m);
 }
 
-static rv_err_t make_out(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t make_out(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     int i = (int)RV_INT(in);
     outmsg_t *m = malloc(sizeof(*m));
@@ -46,7 +46,7 @@ typedef struct {
     int64_t next[16];
 } seen_t;
 
-static rv_err_t note_record(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t note_record(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     seen_t *s = opaque;
     const rv_meta_t *m = rv_env_meta(env);
@@ -172,7 +172,7 @@ typedef struct {
     int n;
 } blob_check_t;
 
-static rv_err_t check_blob(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t check_blob(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     blob_check_t *c = opaque;
     const rv_meta_t *m = rv_env_meta(env);
@@ -265,7 +265,7 @@ static void blobmsg_free(void *p)
     free(m);
 }
 
-static rv_err_t make_blob(void *opaque, void *in, void **out, rv_error_t **errp)
+static rv_err_t make_blob(void *in, void **out, rv_error_t **errp, void *opaque)
 {
     int i = (int)RV_INT(in);
     blobmsg_t *m = malloc(sizeof(*m));

@@ -15,7 +15,7 @@ typedef struct {
     int mine;
 } member_t;
 
-static rv_err_t note(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t note(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     member_t *m = opaque;
     all_t *a = m->all;

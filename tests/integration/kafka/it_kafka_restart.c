@@ -12,7 +12,7 @@
 #endif
 
 /* The output message: the input's key and value. */
-static rv_err_t copy_record(void *opaque, rv_env_t *env, rv_kafka_out_t *out, rv_error_t **errp)
+static rv_err_t copy_record(rv_env_t *env, rv_kafka_out_t *out, rv_error_t **errp, void *opaque)
 {
     const rd_kafka_message_t *m = rv_kafka_record(env);
     out->key = m->key;

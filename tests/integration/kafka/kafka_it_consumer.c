@@ -19,7 +19,7 @@
 
 static int out_fd = -1;
 
-static rv_err_t record_it(void *opaque, rv_env_t *env, rv_error_t **errp)
+static rv_err_t record_it(rv_env_t *env, rv_error_t **errp, void *opaque)
 {
     const rv_meta_t *m = rv_env_meta(env);
     char line[64];
