@@ -161,7 +161,7 @@ typedef struct totals_out {
     compare_t *cmp; /* for the per-cart comparison */
 } totals_out_t;
 
-static void totals_done(void *opaque, rv_error_t *err, const cart_totals_t *t)
+static void totals_done(rv_error_t *err, const cart_totals_t *t, void *opaque)
 {
     totals_out_t *o = opaque;
     o->done = true;
@@ -176,7 +176,7 @@ struct compare {
     int mismatches, shown;
 };
 
-static void compare_cart(void *opaque, rv_error_t *err, cart_report_t *r)
+static void compare_cart(rv_error_t *err, cart_report_t *r, void *opaque)
 {
     compare_t *c = ((totals_out_t *)opaque)->cmp;
     if (err || !r) return;

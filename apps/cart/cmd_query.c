@@ -24,7 +24,7 @@ static bool parse_id(const char *s, rv_uuid_t *id)
     return true;
 }
 
-static void print_cart(void *opaque, rv_error_t *err, const cart_state_t *st)
+static void print_cart(rv_error_t *err, const cart_state_t *st, void *opaque)
 {
     q_t *q = opaque;
     q->done = true;
@@ -40,7 +40,7 @@ static void print_cart(void *opaque, rv_error_t *err, const cart_state_t *st)
     if (!st->exists) q->rc = APP_MISMATCH; /* scripts can tell "no such cart" */
 }
 
-static void print_events(void *opaque, rv_error_t *err, cart_row_t *rows, size_t n)
+static void print_events(rv_error_t *err, cart_row_t *rows, size_t n, void *opaque)
 {
     q_t *q = opaque;
     q->done = true;
@@ -63,7 +63,7 @@ static void print_events(void *opaque, rv_error_t *err, cart_row_t *rows, size_t
     q->count = n;
 }
 
-static void print_report(void *opaque, rv_error_t *err, cart_report_t *r)
+static void print_report(rv_error_t *err, cart_report_t *r, void *opaque)
 {
     q_t *q = opaque;
     if (err) {
@@ -92,7 +92,7 @@ typedef struct all {
 } all_t;
 
 /* Per-cart line for compensate and rebuild. opaque is the all_t of the walk. */
-static void print_check(void *opaque, rv_error_t *err, cart_report_t *r)
+static void print_check(rv_error_t *err, cart_report_t *r, void *opaque)
 {
     q_t *q = ((all_t *)opaque)->q;
     if (err || !r) return;
@@ -111,7 +111,7 @@ static void print_check(void *opaque, rv_error_t *err, cart_report_t *r)
     q->count++;
 }
 
-static void all_done(void *opaque, rv_error_t *err, const cart_totals_t *t)
+static void all_done(rv_error_t *err, const cart_totals_t *t, void *opaque)
 {
     all_t *al = opaque;
     q_t *q = al->q;
@@ -132,10 +132,10 @@ static void all_done(void *opaque, rv_error_t *err, const cart_totals_t *t)
     }
 }
 
-static void one_done(void *opaque, rv_error_t *err, cart_report_t *r)
+static void one_done(rv_error_t *err, cart_report_t *r, void *opaque)
 {
     all_t *al = opaque;
-    print_check(al, err, r);
+    print_check(err, r, al);
     cart_totals_t t = {0};
     if (r) {
         t.carts = 1;
@@ -147,15 +147,15 @@ static void one_done(void *opaque, rv_error_t *err, cart_report_t *r)
         for (size_t i = 0; i < r->n_dups; i++)
             t.extra_rows += r->dups[i].count - 1;
     }
-    if (r && strcmp(al->what, "duplicates") == 0) print_report(al->q, NULL, r);
-    all_done(al, err, &t);
+    if (r && strcmp(al->what, "duplicates") == 0) print_report(NULL, r, al->q);
+    all_done(err, &t, al);
     cart_report_free(r);
 }
 
-static void dup_each(void *opaque, rv_error_t *err, cart_report_t *r)
+static void dup_each(rv_error_t *err, cart_report_t *r, void *opaque)
 {
     all_t *al = opaque;
-    print_report(al->q, err, r);
+    print_report(err, r, al->q);
 }
 
 static int with_store(app_t *a, int (*fn)(app_t *, cart_store_t *, uv_loop_t *))

@@ -156,7 +156,7 @@ typedef struct call {
     bool log;
 } call_t;
 
-static void call_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
+static void call_done(rv_error_t *err, cart_outcome_t outcome, void *opaque)
 {
     call_t *c = opaque;
     cart_pipeline_t *p = c->p;
@@ -217,7 +217,7 @@ static void atomic_call(rv_async_t *op, void *in, void *opaque)
 
 /* The outcome of a service command run by a CassandraRetrySink (the store
  * ends the command's attempt right after). */
-static void svc_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
+static void svc_done(rv_error_t *err, cart_outcome_t outcome, void *opaque)
 {
     cart_pipeline_t *p = opaque;
     if (!err) {

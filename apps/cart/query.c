@@ -37,10 +37,10 @@ static void finish(check_op_t *op, rv_error_t *err)
         cart_report_free(r);
         r = NULL;
     }
-    cb(opaque, err, r);
+    cb(err, r, opaque);
 }
 
-static void corrected(void *opaque, rv_error_t *err, cart_outcome_t outcome)
+static void corrected(rv_error_t *err, cart_outcome_t outcome, void *opaque)
 {
     check_op_t *op = opaque;
     if (!err) {
@@ -51,7 +51,7 @@ static void corrected(void *opaque, rv_error_t *err, cart_outcome_t outcome)
     finish(op, err);
 }
 
-static void got_events(void *opaque, rv_error_t *err, cart_row_t *rows, size_t n)
+static void got_events(rv_error_t *err, cart_row_t *rows, size_t n, void *opaque)
 {
     check_op_t *op = opaque;
     cart_report_t *r = op->r;
@@ -101,7 +101,7 @@ static void got_events(void *opaque, rv_error_t *err, cart_row_t *rows, size_t n
     op->s->ops->correct(op->s, &r->cart_id, r->table.revision, &r->expected, &cid, corrected, op);
 }
 
-static void got_cart(void *opaque, rv_error_t *err, const cart_state_t *state)
+static void got_cart(rv_error_t *err, const cart_state_t *state, void *opaque)
 {
     check_op_t *op = opaque;
     if (err) {
@@ -120,7 +120,7 @@ static void start(cart_store_t *s, const rv_uuid_t *id, bool compensate, cart_re
     if (!op || !r) {
         free(op);
         free(r);
-        cb(opaque, rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL);
+        cb(rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL, opaque);
         return;
     }
     r->cart_id = *id;
@@ -144,7 +144,7 @@ typedef struct all_op {
     cart_store_t *s;
     bool compensate;
     cart_report_fn per_cart;
-    void (*done)(void *, rv_error_t *, const cart_totals_t *);
+    void (*done)(rv_error_t *, const cart_totals_t *, void *);
     void *opaque;
     rv_uuid_t *ids;
     size_t n, next;
@@ -155,7 +155,7 @@ typedef struct all_op {
 
 static void next_cart(all_op_t *a);
 
-static void one_done(void *opaque, rv_error_t *err, cart_report_t *r)
+static void one_done(rv_error_t *err, cart_report_t *r, void *opaque)
 {
     all_op_t *a = opaque;
     if (err) {
@@ -173,7 +173,7 @@ static void one_done(void *opaque, rv_error_t *err, cart_report_t *r)
     if (!r->table_ok) a->t.table_differs++;
     if (!r->ledger_ok) a->t.ledger_differs++;
     if (r->corrected) a->t.corrected++;
-    if (a->per_cart) a->per_cart(a->opaque, NULL, r);
+    if (a->per_cart) a->per_cart(NULL, r, a->opaque);
     cart_report_free(r);
     next_cart(a);
 }
@@ -191,7 +191,7 @@ static void next_cart(all_op_t *a)
     do {
         a->again = false;
         if (a->err || a->next == a->n) {
-            a->done(a->opaque, a->err, &a->t);
+            a->done(a->err, &a->t, a->opaque);
             free(a->ids);
             free(a);
             return;
@@ -202,17 +202,17 @@ static void next_cart(all_op_t *a)
     a->in_loop = false;
 }
 
-static void got_ids(void *opaque, rv_error_t *err, const rv_uuid_t *ids, size_t n)
+static void got_ids(rv_error_t *err, const rv_uuid_t *ids, size_t n, void *opaque)
 {
     all_op_t *a = opaque;
     if (err) {
-        a->done(a->opaque, err, &a->t);
+        a->done(err, &a->t, a->opaque);
         free(a);
         return;
     }
     a->ids = n ? malloc(n * sizeof(*ids)) : NULL;
     if (n && !a->ids) {
-        a->done(a->opaque, rv_error_new(RV_ERR_NOMEM, true, "out of memory"), &a->t);
+        a->done(rv_error_new(RV_ERR_NOMEM, true, "out of memory"), &a->t, a->opaque);
         free(a);
         return;
     }
@@ -222,11 +222,11 @@ static void got_ids(void *opaque, rv_error_t *err, const rv_uuid_t *ids, size_t 
 }
 
 void cart_check_all(cart_store_t *s, bool compensate, cart_report_fn per_cart,
-                    void (*done)(void *, rv_error_t *, const cart_totals_t *), void *opaque)
+                    void (*done)(rv_error_t *, const cart_totals_t *, void *), void *opaque)
 {
     all_op_t *a = calloc(1, sizeof(*a));
     if (!a) {
-        done(opaque, rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL);
+        done(rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL, opaque);
         return;
     }
     a->s = s;

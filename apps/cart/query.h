@@ -20,7 +20,7 @@ typedef struct cart_report {
     bool corrected;       /* compensation wrote a correction */
 } cart_report_t;
 
-typedef void (*cart_report_fn)(void *opaque, rv_error_t *err, cart_report_t *report);
+typedef void (*cart_report_fn)(rv_error_t *err, cart_report_t *report, void *opaque);
 
 /* Reads a cart and its log and fills a report (no writes). */
 void cart_check(cart_store_t *s, const rv_uuid_t *id, cart_report_fn cb, void *opaque);
@@ -36,7 +36,7 @@ typedef struct cart_totals {
     size_t carts, carts_with_dups, dup_events, extra_rows, table_differs, ledger_differs, corrected;
 } cart_totals_t;
 void cart_check_all(cart_store_t *s, bool compensate, cart_report_fn per_cart,
-                    void (*done)(void *opaque, rv_error_t *err, const cart_totals_t *t),
+                    void (*done)(rv_error_t *err, const cart_totals_t *t, void *opaque),
                     void *opaque);
 
 void cart_report_free(cart_report_t *r);

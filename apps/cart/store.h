@@ -35,7 +35,7 @@ typedef enum cart_outcome {
     CART_SKIPPED = 2   /* idempotent mode: this position was applied before */
 } cart_outcome_t;
 
-typedef void (*cart_done_fn)(void *opaque, rv_error_t *err, cart_outcome_t outcome);
+typedef void (*cart_done_fn)(rv_error_t *err, cart_outcome_t outcome, void *opaque);
 
 /* One row of the event log as read back. */
 typedef struct cart_row {
@@ -45,10 +45,10 @@ typedef struct cart_row {
     cart_state_t *snapshot; /* corrections only; owned by the row list */
 } cart_row_t;
 
-typedef void (*cart_state_fn)(void *opaque, rv_error_t *err, const cart_state_t *state);
+typedef void (*cart_state_fn)(rv_error_t *err, const cart_state_t *state, void *opaque);
 /* rows are valid during the call only. */
-typedef void (*cart_rows_fn)(void *opaque, rv_error_t *err, cart_row_t *rows, size_t n);
-typedef void (*cart_ids_fn)(void *opaque, rv_error_t *err, const rv_uuid_t *ids, size_t n);
+typedef void (*cart_rows_fn)(rv_error_t *err, cart_row_t *rows, size_t n, void *opaque);
+typedef void (*cart_ids_fn)(rv_error_t *err, const rv_uuid_t *ids, size_t n, void *opaque);
 
 typedef struct cart_store cart_store_t;
 

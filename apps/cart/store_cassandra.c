@@ -314,12 +314,12 @@ static void op_finish(op_t *op, rv_error_t *err)
     if (op->cmd) {
         /* The stage owns op (its command data) and ends the attempt. */
         rv_cassandra_cmd_t *cmd = op->cmd;
-        cb(opaque, err ? rv_error_copy(err) : NULL, outcome);
+        cb(err ? rv_error_copy(err) : NULL, outcome, opaque);
         rv_cassandra_cmd_done(cmd, err);
         return;
     }
     free(op);
-    cb(opaque, err, outcome);
+    cb(err, outcome, opaque);
 }
 
 static void session_step(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_t *err,
@@ -550,7 +550,7 @@ static op_t *op_new(cass_store_t *s, op_kind_t kind, const cart_job_t *job, cart
 {
     op_t *op = calloc(1, sizeof(*op));
     if (!op) {
-        cb(opaque, rv_error_new(RV_ERR_NOMEM, true, "out of memory"), CART_APPLIED);
+        cb(rv_error_new(RV_ERR_NOMEM, true, "out of memory"), CART_APPLIED, opaque);
         return NULL;
     }
     op->s = s;
@@ -715,7 +715,7 @@ static void got_cart(rv_cql_session_t *ss, rv_cql_result_t *res, const rv_error_
     cart_state_t st;
     rv_error_t *e = err ? copy_err(err, "read cart") : read_state(res, 0, 0, &st);
     rv_cql_result_destroy(res);
-    r->state_cb(r->opaque, e, e ? NULL : &st);
+    r->state_cb(e, e ? NULL : &st, r->opaque);
     read_op_free(r);
 }
 
@@ -724,7 +724,7 @@ static void c_get_cart(cart_store_t *base, const rv_uuid_t *id, cart_state_fn cb
     cass_store_t *s = (cass_store_t *)base;
     read_op_t *r = calloc(1, sizeof(*r));
     if (!r) {
-        cb(opaque, rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL);
+        cb(rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL, opaque);
         return;
     }
     r->s = s;
@@ -735,7 +735,7 @@ static void c_get_cart(cart_store_t *base, const rv_uuid_t *id, cart_state_fn cb
     rv_cql_stmt_set_idempotent(q, true);
     rv_error_t *err = NULL;
     if (!rv_cql_execute(s->session, q, got_cart, r, &err)) {
-        cb(opaque, err, NULL);
+        cb(err, NULL, opaque);
         read_op_free(r);
     }
     rv_cql_stmt_destroy(q);
@@ -743,7 +743,7 @@ static void c_get_cart(cart_store_t *base, const rv_uuid_t *id, cart_state_fn cb
 
 static void rows_done(read_op_t *r, rv_error_t *err)
 {
-    r->rows_cb(r->opaque, err, err ? NULL : r->rows, err ? 0 : r->n);
+    r->rows_cb(err, err ? NULL : r->rows, err ? 0 : r->n, r->opaque);
     read_op_free(r);
 }
 
@@ -890,7 +890,7 @@ static void c_get_events(cart_store_t *base, const rv_uuid_t *id, int64_t since_
     cass_store_t *s = (cass_store_t *)base;
     read_op_t *r = calloc(1, sizeof(*r));
     if (!r) {
-        cb(opaque, rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL, 0);
+        cb(rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL, 0, opaque);
         return;
     }
     r->s = s;
@@ -916,7 +916,7 @@ static void next_ids_page(read_op_t *r);
 
 static void ids_done(read_op_t *r, rv_error_t *err)
 {
-    r->ids_cb(r->opaque, err, err ? NULL : r->ids, err ? 0 : r->nids);
+    r->ids_cb(err, err ? NULL : r->ids, err ? 0 : r->nids, r->opaque);
     read_op_free(r);
 }
 
@@ -968,7 +968,7 @@ static void c_list_carts(cart_store_t *base, cart_ids_fn cb, void *opaque)
 {
     read_op_t *r = calloc(1, sizeof(*r));
     if (!r) {
-        cb(opaque, rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL, 0);
+        cb(rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL, 0, opaque);
         return;
     }
     r->s = (cass_store_t *)base;

@@ -235,7 +235,7 @@ static void in_tx(sqlite_store_t *s, const cart_job_t *job, cart_mode_t mode, bo
         else
             rv_error_destroy(e2);
     }
-    cb(opaque, err, outcome);
+    cb(err, outcome, opaque);
 }
 
 static void s_apply(cart_store_t *base, const cart_job_t *job, cart_mode_t mode, cart_done_fn cb,
@@ -261,12 +261,12 @@ static void s_get_cart(cart_store_t *base, const rv_uuid_t *id, cart_state_fn cb
     sqlite_store_t *s = (sqlite_store_t *)base;
     cart_state_t *st = malloc(sizeof(*st));
     if (!st) {
-        cb(opaque, rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL);
+        cb(rv_error_new(RV_ERR_NOMEM, true, "out of memory"), NULL, opaque);
         return;
     }
     rv_error_t *err = load(s, id, st);
     sqlite3_reset(s->get);
-    cb(opaque, err, err ? NULL : st);
+    cb(err, err ? NULL : st, opaque);
     free(st);
 }
 
@@ -332,7 +332,7 @@ static void s_get_events(cart_store_t *base, const rv_uuid_t *id, int64_t since_
     }
     if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW) err = db_error(s, "read events");
     sqlite3_reset(q);
-    cb(opaque, err, err ? NULL : rows, err ? 0 : n);
+    cb(err, err ? NULL : rows, err ? 0 : n, opaque);
     cart_rows_free(rows, n);
 }
 
@@ -358,7 +358,7 @@ static void s_list_carts(cart_store_t *base, cart_ids_fn cb, void *opaque)
     }
     if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW) err = db_error(s, "list carts");
     sqlite3_reset(s->ids);
-    cb(opaque, err, ids, err ? 0 : n);
+    cb(err, ids, err ? 0 : n, opaque);
     free(ids);
 }
 
@@ -397,7 +397,7 @@ static void s_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_revi
         else
             rv_error_destroy(e2);
     }
-    cb(opaque, err, CART_APPLIED);
+    cb(err, CART_APPLIED, opaque);
 }
 
 static void s_close(cart_store_t *base, void (*cb)(void *), void *opaque)

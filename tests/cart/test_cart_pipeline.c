@@ -122,7 +122,7 @@ static int64_t run_pipeline(rv_conf_t *conf, cart_store_t *store, uv_loop_t *loo
     return committed;
 }
 
-static void keep_report(void *opaque, rv_error_t *err, cart_report_t *r)
+static void keep_report(rv_error_t *err, cart_report_t *r, void *opaque)
 {
     CHECK(err == NULL);
     rv_error_destroy(err);

@@ -13,7 +13,7 @@ typedef struct {
     int calls;
 } done_t;
 
-static void on_done(void *opaque, rv_error_t *err, cart_outcome_t outcome)
+static void on_done(rv_error_t *err, cart_outcome_t outcome, void *opaque)
 {
     done_t *d = opaque;
     d->calls++;
@@ -72,7 +72,7 @@ static cart_outcome_t run(cart_store_t *s, const cart_job_t *j, cart_mode_t mode
     return d.outcome;
 }
 
-static void keep_report(void *opaque, rv_error_t *err, cart_report_t *r)
+static void keep_report(rv_error_t *err, cart_report_t *r, void *opaque)
 {
     CHECK(err == NULL);
     rv_error_destroy(err);
@@ -218,7 +218,7 @@ static void test_idempotent_mode(void)
     uv_loop_close(&loop);
 }
 
-static void count_rows(void *opaque, rv_error_t *err, cart_row_t *rows, size_t n)
+static void count_rows(rv_error_t *err, cart_row_t *rows, size_t n, void *opaque)
 {
     CHECK(err == NULL);
     rv_error_destroy(err);
