@@ -132,42 +132,6 @@ static inline int enter(rv__actx_t *c)
     return 0;
 }
 
-static const char *avro_type_name(avro_type_t t)
-{
-    switch (t) {
-    case AVRO_STRING:
-        return "string";
-    case AVRO_BYTES:
-        return "bytes";
-    case AVRO_INT32:
-        return "int";
-    case AVRO_INT64:
-        return "long";
-    case AVRO_FLOAT:
-        return "float";
-    case AVRO_DOUBLE:
-        return "double";
-    case AVRO_BOOLEAN:
-        return "boolean";
-    case AVRO_NULL:
-        return "null";
-    case AVRO_RECORD:
-        return "record";
-    case AVRO_ENUM:
-        return "enum";
-    case AVRO_FIXED:
-        return "fixed";
-    case AVRO_MAP:
-        return "map";
-    case AVRO_ARRAY:
-        return "array";
-    case AVRO_UNION:
-        return "union";
-    default:
-        return "?";
-    }
-}
-
 /* --------------------------------------------------- validate / skip */
 
 static int skip(dctx_t *d, const rv__anode_t *n)
@@ -193,14 +157,14 @@ static int skip(dctx_t *d, const rv__anode_t *n)
     case AVRO_FLOAT:
     case AVRO_DOUBLE: {
         size_t k = n->type == AVRO_FLOAT ? 4 : 8;
-        if (AVAIL(c) < k) return truncated(c, avro_type_name(n->type));
+        if (AVAIL(c) < k) return truncated(c, rv__avro_type_name(n->type));
         c->p += k;
         return 0;
     }
     case AVRO_STRING:
     case AVRO_BYTES: {
         size_t len;
-        if (rd_len(c, &len, avro_type_name(n->type))) return -1;
+        if (rd_len(c, &len, rv__avro_type_name(n->type))) return -1;
         if (n->type == AVRO_STRING && !rv__utf8_valid(c->p, len, NULL))
             return RV__FAIL(c, RV_ERR_DECODE, "string is not valid UTF-8");
         c->p += len;

@@ -235,4 +235,7 @@ static inline rv_err_t rv__avro_serde_encode(const rv__avro_serde_t *s, const vo
     return s->codec ? rv_avro_encode(s->codec, obj, out, errp)
                     : rv_avro_generic_encode(s->gen, obj, out, errp);
 }
+/* The Avro name of a type ("string", "record", ...), for error messages. */
+const char *rv__avro_type_name(avro_type_t t);
+
 #endif

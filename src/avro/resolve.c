@@ -17,38 +17,7 @@
 
 static const char *wtype(const rv__anode_t *w)
 {
-    switch (w->type) {
-    case AVRO_STRING:
-        return "string";
-    case AVRO_BYTES:
-        return "bytes";
-    case AVRO_INT32:
-        return "int";
-    case AVRO_INT64:
-        return "long";
-    case AVRO_FLOAT:
-        return "float";
-    case AVRO_DOUBLE:
-        return "double";
-    case AVRO_BOOLEAN:
-        return "boolean";
-    case AVRO_NULL:
-        return "null";
-    case AVRO_RECORD:
-        return "record";
-    case AVRO_ENUM:
-        return "enum";
-    case AVRO_FIXED:
-        return "fixed";
-    case AVRO_MAP:
-        return "map";
-    case AVRO_ARRAY:
-        return "array";
-    case AVRO_UNION:
-        return "union";
-    default:
-        return "?";
-    }
+    return rv__avro_type_name(w->type);
 }
 
 static const char *rkind(const rv_avro_type_t *t)
