@@ -1,7 +1,9 @@
 /* bench_cql: inserts per second of a small row (bigint key, short text) into
  * a local Cassandra at concurrency 1, 32 and 256, rivulet's CQL client
  * against the DataStax Python driver (execute_concurrent_with_args, Cython
- * build with libev), both measured in the same run against the same node.
+ * build with libev) and the Apache Cassandra Java driver 4.19 (async
+ * requests, at most <concurrency> outstanding), all measured in the same run
+ * against the same node (RV_BENCH_JAVA=0 leaves Java out).
  * Also prints each client's CPU seconds (user + system, every thread) per
  * 100,000 inserts, and the ratios rivulet / Python.
  *
@@ -23,6 +25,9 @@
 
 #ifndef RV_BENCH_PY
 #error "RV_BENCH_PY must name bench/cql/bench_py.py"
+#endif
+#ifndef RV_BENCH_JAVA
+#error "RV_BENCH_JAVA must name bench/cql/bench_java.sh"
 #endif
 
 static const char *env(const char *n, const char *d)
@@ -135,18 +140,30 @@ typedef struct row {
     double secs, cpu;
 } row_t;
 
-static bool python(int conc, long n, row_t *out)
+/* Runs a peer client program that prints "<name> <conc> <count> <secs> <cpu>". */
+static bool peer(const char *prog, const char *name, int conc, long n, row_t *out)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %d %ld", RV_BENCH_PY, conc, n);
+    char cmd[1024], fmt[64];
+    snprintf(cmd, sizeof(cmd), "%s %d %ld", prog, conc, n);
+    snprintf(fmt, sizeof(fmt), "%s %%d %%ld %%lf %%lf", name);
     FILE *p = popen(cmd, "r");
     if (!p) return false;
     char line[256];
     bool ok = false;
     while (fgets(line, sizeof(line), p))
-        if (sscanf(line, "python %d %ld %lf %lf", &out->conc, &out->n, &out->secs, &out->cpu) == 4)
-            ok = true;
+        if (sscanf(line, fmt, &out->conc, &out->n, &out->secs, &out->cpu) == 4) ok = true;
     return pclose(p) == 0 && ok;
+}
+
+static bool python(int conc, long n, row_t *out)
+{
+    return peer("/usr/bin/python3 " RV_BENCH_PY, "python", conc, n, out);
+}
+
+/* The Java driver peer; RV_BENCH_JAVA=0 leaves it out. */
+static bool java(int conc, long n, row_t *out)
+{
+    return peer(RV_BENCH_JAVA, "java", conc, n, out);
 }
 
 int main(int argc, char **argv)
@@ -192,7 +209,8 @@ int main(int argc, char **argv)
     b.st = rv_cql_stmt_new_prepared(b.p);
     rv_cql_stmt_set_idempotent(b.st, true);
 
-    row_t rv[3], py[3];
+    row_t rv[3], py[3], jv[3];
+    bool with_java = strcmp(env("RV_BENCH_JAVA", "1"), "0") != 0;
     for (int i = 0; i < 3; i++) {
         long n = concs[i] == 1 ? rv_n / 5 : rv_n;
         /* Warm-up, then the measured run. */
@@ -216,6 +234,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "python   concurrency %3d: %8.0f inserts/s\n", concs[i],
                     py[i].n / py[i].secs);
         }
+        jv[i] = (row_t){concs[i], 0, 0, 0};
+        if (with_java && py_n > 0) {
+            /* The Java driver is fast: give it as many inserts as rivulet. */
+            if (!java(concs[i], n, &jv[i])) {
+                fprintf(stderr, "bench: the Java driver run failed\n");
+                jv[i] = (row_t){concs[i], 0, 0, 0};
+            } else {
+                fprintf(stderr, "java     concurrency %3d: %8.0f inserts/s\n", concs[i],
+                        jv[i].n / jv[i].secs);
+            }
+        }
     }
     if (b.failed) fprintf(stderr, "bench: %ld rivulet inserts failed\n", b.failed);
 
@@ -229,7 +258,16 @@ int main(int argc, char **argv)
         if (py[i].n)
             printf("%-11d %-22s %9ld %12.0f %13.2f\n", concs[i], "python-driver", py[i].n,
                    py[i].n / py[i].secs, py[i].cpu / py[i].n * 100000);
+        if (jv[i].n)
+            printf("%-11d %-22s %9ld %12.0f %13.2f\n", concs[i], "java-driver", jv[i].n,
+                   jv[i].n / jv[i].secs, jv[i].cpu / jv[i].n * 100000);
     }
+    printf("\n%-11s %22s %22s\n", "concurrency", "throughput rv/java", "CPU per insert rv/java");
+    for (int i = 0; i < 3; i++)
+        if (jv[i].n)
+            printf("%-11d %21.2fx %21.2fx\n", concs[i],
+                   (rv[i].n / rv[i].secs) / (jv[i].n / jv[i].secs),
+                   (rv[i].cpu / rv[i].n) / (jv[i].cpu / jv[i].n));
     printf("\n%-11s %22s %22s\n", "concurrency", "throughput rv/python", "CPU per insert rv/py");
     for (int i = 0; i < 3; i++)
         if (py[i].n)
