@@ -173,8 +173,9 @@ typedef enum rv_directive {
 typedef rv_directive_t (*rv_decider_fn)(rv_stage_t *st, const rv_error_t *err, int attempt,
                                         void *opaque);
 
-/* Installs a decider on a stage that calls user functions (map, filter,
- * for-each, fold, async map, partition, zip-with). Returns st for chaining. */
+/* Installs a decider on a stage that calls user functions that can fail (map,
+ * for-each, fold, async map, retry, partition, zip-with; a filter's predicate
+ * cannot fail). Returns st for chaining. */
 rv_stage_t *rv_stage_set_decider(rv_stage_t *st, rv_decider_fn fn, void *opaque);
 
 /* What the stage's decider says (RV_STOP without a decider). For stage authors. */
