@@ -10,10 +10,13 @@
 #include "app.h"
 #include "codec.h"
 
+/* A command line is a few hundred bytes; a longer one is an error, and it is
+ * skipped without ever being held whole in memory. */
+#define PUBLISH_MAX_LINE 4096
+
 typedef struct pub {
     FILE *in;
-    char *line;
-    size_t cap;
+    char line[PUBLISH_MAX_LINE + 2];
     long lineno, published, bad;
     rv_avro_codec_t *codec;
     bool done;
@@ -38,9 +41,18 @@ static int next_line(void **out, rv_free_fn *out_free, rv_error_t **errp, void *
 {
     pub_t *p = opaque;
     for (;;) {
-        ssize_t n = getline(&p->line, &p->cap, p->in);
-        if (n < 0) return 0;
+        if (!fgets(p->line, sizeof(p->line), p->in)) return 0;
         p->lineno++;
+        size_t n = strlen(p->line);
+        if (n > 0 && p->line[n - 1] != '\n' && !feof(p->in)) {
+            int c;
+            while ((c = fgetc(p->in)) != EOF && c != '\n')
+                ; /* the rest of an over-long line */
+            fprintf(stderr, "rivulet-cart: line %ld: longer than %d bytes\n", p->lineno,
+                    PUBLISH_MAX_LINE);
+            p->bad++;
+            continue;
+        }
         while (n > 0 && (p->line[n - 1] == '\n' || p->line[n - 1] == '\r'))
             p->line[--n] = '\0';
         if (n == 0) continue;
@@ -107,7 +119,6 @@ int app_publish(app_t *a)
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     rv_avro_codec_destroy(p.codec);
-    free(p.line);
     if (p.in != stdin) fclose(p.in);
     if (!a->quiet)
         fprintf(stderr, "rivulet-cart: published %ld commands, %ld bad lines\n", p.published,

@@ -32,6 +32,11 @@ check bad_uuid 2 "not a UUID" "$B" query cart not-a-uuid --sqlite "$db"
 check missing_cart 3 '"exists":false' "$B" query cart 10000000-0000-4000-8000-000000000001 --sqlite "$db"
 check empty_rebuild 0 "0 carts" "$B" rebuild --sqlite "$db"
 check bad_config_file 2 "cannot open config file /nonexistent.conf" "$B" run -c /nonexistent.conf
-rm -f "$db" "$db-wal" "$db-shm"
+long=$(mktemp /tmp/rv_cli_XXXXXX.jsonl)
+awk 'BEGIN { s = "{\"action\":\"Insert\",\"cartId\":\""; for (i = 0; i < 5000; i++) s = s "x"; print s "\"}" }' >"$long"
+echo '{"action":"Insert"' >>"$long"
+check publish_long_line 2 "line 1: longer than 4096 bytes" "$B" publish --file "$long" --bootstrap mock
+check publish_bad_json 2 "line 2: JSON" "$B" publish --file "$long" --bootstrap mock
+rm -f "$db" "$db-wal" "$db-shm" "$long"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
