@@ -128,6 +128,10 @@ bool cart_apply(cart_state_t *s, const cart_cmd_t *c);
  * branch sees only the command). */
 void cart_event_from_cmd(const cart_cmd_t *c, const rv_uuid_t *event_id, int32_t partition,
                          int64_t offset, int64_t ts_ms, cart_event_t *out);
+/* The CartCorrected event compensation logs for a cart (no position; stamped
+ * now). Its snapshot is set by the store that writes it. */
+void cart_correction_event(const rv_uuid_t *cart_id, const rv_uuid_t *event_id, cart_event_t *out);
+
 /* The command an event came from (for replays). Not for EV_CART_CORRECTED. */
 void cart_cmd_from_event(const cart_event_t *e, cart_cmd_t *out);
 
@@ -144,6 +148,10 @@ rv_err_t cart_items_parse(const char *text, cart_state_t *s, rv_error_t **errp);
  * CartCorrected row, and back. Ownership: the caller frees the text. */
 char *cart_snapshot_format(const cart_state_t *st);
 rv_err_t cart_snapshot_parse(const char *text, cart_state_t *st);
+
+/* Wall-clock Unix milliseconds: event-log times are Unix times (a timeuuid's
+ * timestamp), never the loop's monotonic clock. */
+uint64_t cart_wall_ms(void);
 
 /* One line of JSON describing the cart. Ownership: caller frees. */
 char *cart_state_json(const rv_uuid_t *cart_id, const cart_state_t *s);

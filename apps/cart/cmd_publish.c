@@ -103,7 +103,12 @@ int app_publish(app_t *a)
     uv_loop_t loop;
     uv_loop_init(&loop);
     rv_graph_t *g = rv_graph_new(&loop, a->conf, &err);
-    if (!g) return app_fail(APP_USAGE, NULL, err);
+    if (!g) {
+        uv_loop_close(&loop);
+        rv_avro_codec_destroy(p.codec);
+        if (p.in != stdin) fclose(p.in);
+        return app_fail(APP_USAGE, NULL, err);
+    }
     rv_chain(
         rv_source_gen(g, next_line, &p),
         rv_kafka_sink(g, a->conf, rv_conf_str(a->conf, &cart_conf_table, "cart.topic"), NULL, NULL),

@@ -116,8 +116,7 @@ static void on_progress(uv_timer_t *t)
 static void on_outcome(cart_pipeline_t *p, void *opaque)
 {
     run_state_t *r = opaque;
-    const cart_stats_t *cs = cart_pipeline_stats(p);
-    if ((int64_t)(cs->applied + cs->rejected + cs->skipped) >= r->a->crash_after) {
+    if ((int64_t)cart_pipeline_commands_done(p) >= r->a->crash_after) {
         fprintf(stderr, "rivulet-cart: --crash-after %" PRId64 " reached: SIGKILL\n",
                 r->a->crash_after);
         fflush(stderr);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cart.h"
 
@@ -352,4 +353,21 @@ rv_err_t cart_snapshot_parse(const char *text, cart_state_t *st)
     st->version = version;
     if (rv_uuid_parse(owner, strlen(owner), &st->owner, NULL) != RV_OK) return RV_ERR_DECODE;
     return cart_items_parse(text + off, st, NULL);
+}
+
+uint64_t cart_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void cart_correction_event(const rv_uuid_t *cart_id, const rv_uuid_t *event_id, cart_event_t *out)
+{
+    *out = (cart_event_t){.type = EV_CART_CORRECTED,
+                          .cart_id = *cart_id,
+                          .event_id = *event_id,
+                          .partition = -1,
+                          .offset = -1,
+                          .ts_ms = (int64_t)cart_wall_ms()};
 }

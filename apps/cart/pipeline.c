@@ -124,13 +124,7 @@ static void validate_on_input(rv_stage_t *st)
             job->offset = m->offset;
             /* A record without a timestamp (only very old producers send
              * none) is stamped with the time it was read. */
-            if (m->timestamp_ms >= 0) {
-                job->ts_ms = m->timestamp_ms;
-            } else {
-                struct timespec now;
-                clock_gettime(CLOCK_REALTIME, &now);
-                job->ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-            }
+            job->ts_ms = m->timestamp_ms >= 0 ? m->timestamp_ms : (int64_t)cart_wall_ms();
             out = rv_env_derive(env, job, free);
         } else {
             free(job);
@@ -445,6 +439,11 @@ void cart_pipeline_destroy(cart_pipeline_t *p)
     rv_graph_destroy(p->g);
     rv_avro_codec_destroy(p->codec);
     free(p);
+}
+
+uint64_t cart_pipeline_commands_done(const cart_pipeline_t *p)
+{
+    return p->stats.applied + p->stats.rejected + p->stats.skipped;
 }
 
 void cart_pipeline_set_observer(cart_pipeline_t *p, void (*fn)(cart_pipeline_t *, void *),

@@ -50,6 +50,10 @@ const cart_stats_t *cart_pipeline_stats(cart_pipeline_t *p);
 cart_topology_t cart_pipeline_topology(const cart_pipeline_t *p);
 cart_mode_t cart_pipeline_mode(const cart_pipeline_t *p);
 
+/* Commands the service finished (applied + rejected + skipped): cheap, unlike
+ * cart_pipeline_stats, which also reads every Cassandra stage's counters. */
+uint64_t cart_pipeline_commands_done(const cart_pipeline_t *p);
+
 /* Calls fn after every service outcome (for progress and for --crash-after,
  * which must stop at an exact count). */
 void cart_pipeline_set_observer(cart_pipeline_t *p, void (*fn)(cart_pipeline_t *p, void *opaque),

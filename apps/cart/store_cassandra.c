@@ -40,15 +40,6 @@
 #include "rivulet/cql.h"
 #include "store.h"
 
-/* Wall-clock milliseconds: event-log times are Unix times (a timeuuid's
- * timestamp), never the loop's monotonic clock. */
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 enum {
     Q_GET,          /* split: read a cart */
     Q_INSERT,       /* split: create a cart if it does not exist */
@@ -220,7 +211,6 @@ static rv_error_t *read_state(const rv_cql_result_t *res, size_t row, size_t c, 
  * idempotent mode the time is a pure function of the record (logging it again
  * rewrites the row); in duplicates mode each attempt gets random clock bits,
  * hence its own row. */
-static uint64_t wall_ms(void);
 static void command_row(cass_store_t *s, const cart_job_t *job, cart_mode_t mode, int64_t *bucket,
                         rv_uuid_t *t)
 {
@@ -230,7 +220,7 @@ static void command_row(cass_store_t *s, const cart_job_t *job, cart_mode_t mode
         /* The ledger has no buckets, and its rows are written with the state
          * change: ordering them by when they were written makes folding the
          * log reproduce the table exactly, replays included. */
-        rv_timeuuid_next(&s->tgen, wall_ms(), t);
+        rv_timeuuid_next(&s->tgen, cart_wall_ms(), t);
     } else if (mode == CART_MODE_IDEMPOTENT) {
         rv_timeuuid_for(ts, (uint32_t)job->offset, &job->event_id, t);
     } else {
@@ -371,7 +361,7 @@ static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
     int64_t bucket;
     rv_uuid_t t;
     if (op->kind == OP_CORRECT) {
-        rv_timeuuid_next(&s->tgen, wall_ms(), &t);
+        rv_timeuuid_next(&s->tgen, cart_wall_ms(), &t);
         op->correction_time = t;
         bucket = (int64_t)(rv_timeuuid_unix_ms(&t) / (uint64_t)s->bucket_ms);
     } else {
@@ -408,12 +398,7 @@ static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
     /* Ledger: the conditional state write and the event row, one partition, one batch. */
     cart_event_t ev;
     if (op->kind == OP_CORRECT)
-        ev = (cart_event_t){.type = EV_CART_CORRECTED,
-                            .cart_id = *id,
-                            .event_id = op->correction_id,
-                            .partition = -1,
-                            .offset = -1,
-                            .ts_ms = (int64_t)wall_ms()};
+        cart_correction_event(id, &op->correction_id, &ev);
     else
         cart_event_from_cmd(&op->job.cmd, &op->job.event_id, op->job.partition, op->job.offset,
                             op->job.ts_ms, &ev);
@@ -435,30 +420,27 @@ static void write_state(op_t *op, bool with_event, const cart_state_t *snapshot)
 }
 
 /* The split layout's event row: one idempotent INSERT. */
-static rv_cql_stmt_t *event_statement(cass_store_t *s, const cart_job_t *job, cart_mode_t mode)
+/* Binds a job's event row to an INSERT of Q_EVENT's shape: the one place both
+ * the store's own log write and the pipeline's CassandraBind stage use. */
+static void bind_job_event(cass_store_t *s, rv_cql_stmt_t *stmt, const cart_job_t *job,
+                           cart_mode_t mode)
 {
     cart_event_t ev;
     cart_event_from_cmd(&job->cmd, &job->event_id, job->partition, job->offset, job->ts_ms, &ev);
     int64_t bucket;
     rv_uuid_t t;
     command_row(s, job, mode, &bucket, &t);
-    rv_cql_stmt_t *e = rv_cql_stmt_new_prepared(s->q[Q_EVENT]);
-    rv_cql_bind_uuid(e, 0, ev.cart_id.b);
-    rv_cql_bind_bigint(e, 1, bucket);
-    bind_event(e, 2, &ev, &t, NULL);
-    return e;
+    rv_cql_bind_uuid(stmt, 0, ev.cart_id.b);
+    rv_cql_bind_bigint(stmt, 1, bucket);
+    bind_event(stmt, 2, &ev, &t, NULL);
 }
 
 /* The split layout's CartCorrected row, in the bucket of now. */
 static void write_correction_row(op_t *op)
 {
     cass_store_t *s = op->s;
-    cart_event_t ev = {.type = EV_CART_CORRECTED,
-                       .cart_id = op->job.cmd.cart_id,
-                       .event_id = op->correction_id,
-                       .partition = -1,
-                       .offset = -1,
-                       .ts_ms = (int64_t)wall_ms()};
+    cart_event_t ev;
+    cart_correction_event(&op->job.cmd.cart_id, &op->correction_id, &ev);
     rv_uuid_t t = op->correction_time;
     rv_cql_stmt_t *e = rv_cql_stmt_new_prepared(s->q[Q_EVENT]);
     rv_cql_bind_uuid(e, 0, ev.cart_id.b);
@@ -591,7 +573,9 @@ static void c_log_event(cart_store_t *base, const cart_job_t *job, cart_mode_t m
     }
     /* Idempotent mode writes the same row again on a retry; duplicates mode
      * logs a new row per attempt, which is what that mode is about. */
-    exec_step(op, event_statement(s, job, mode), NULL, mode == CART_MODE_IDEMPOTENT, after_write);
+    rv_cql_stmt_t *e = rv_cql_stmt_new_prepared(s->q[Q_EVENT]);
+    bind_job_event(s, e, job, mode);
+    exec_step(op, e, NULL, mode == CART_MODE_IDEMPOTENT, after_write);
 }
 
 static void c_apply_and_log(cart_store_t *base, const cart_job_t *job, cart_mode_t mode,
@@ -663,15 +647,7 @@ void cart_store_cassandra_service(cart_store_t *base, rv_cassandra_cmd_t *cmd,
 rv_err_t cart_store_cassandra_bind_event(cart_store_t *base, rv_cql_stmt_t *stmt,
                                          const cart_job_t *job, cart_mode_t mode)
 {
-    cass_store_t *s = (cass_store_t *)base;
-    cart_event_t ev;
-    cart_event_from_cmd(&job->cmd, &job->event_id, job->partition, job->offset, job->ts_ms, &ev);
-    int64_t bucket;
-    rv_uuid_t t;
-    command_row(s, job, mode, &bucket, &t);
-    rv_cql_bind_uuid(stmt, 0, ev.cart_id.b);
-    rv_cql_bind_bigint(stmt, 1, bucket);
-    bind_event(stmt, 2, &ev, &t, NULL);
+    bind_job_event((cass_store_t *)base, stmt, job, mode);
     rv_cql_stmt_set_idempotent(stmt, mode == CART_MODE_IDEMPOTENT);
     return RV_OK;
 }

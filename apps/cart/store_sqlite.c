@@ -22,15 +22,6 @@
 
 #include "store.h"
 
-/* Wall-clock milliseconds: event-log times are Unix times (a timeuuid's
- * timestamp), never the loop's monotonic clock. */
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 typedef struct sqlite_store {
     cart_store_t base;
     sqlite3 *db;
@@ -171,7 +162,17 @@ static void event_time(sqlite_store_t *s, const cart_job_t *job, cart_mode_t mod
         rv_timeuuid_for((uint64_t)(job->ts_ms > 0 ? job->ts_ms : 0), (uint32_t)job->offset,
                         &job->event_id, t);
     else
-        rv_timeuuid_next(&s->tgen, wall_ms(), t);
+        rv_timeuuid_next(&s->tgen, cart_wall_ms(), t);
+}
+
+/* The job's event row (inside the caller's transaction). */
+static rv_error_t *log_job(sqlite_store_t *s, const cart_job_t *job, cart_mode_t mode)
+{
+    cart_event_t ev;
+    rv_uuid_t t;
+    cart_event_from_cmd(&job->cmd, &job->event_id, job->partition, job->offset, job->ts_ms, &ev);
+    event_time(s, job, mode, &t);
+    return insert_event(s, &ev, &t, NULL);
 }
 
 /* The body of apply / apply_and_log, inside a transaction. */
@@ -202,12 +203,7 @@ static rv_error_t *do_apply(sqlite_store_t *s, const cart_job_t *job, cart_mode_
     }
     if (write && st->exists) err = save(s, &job->cmd.cart_id, st, existed, seen);
     if (!err && log) {
-        cart_event_t ev;
-        rv_uuid_t t;
-        cart_event_from_cmd(&job->cmd, &job->event_id, job->partition, job->offset, job->ts_ms,
-                            &ev);
-        event_time(s, job, mode, &t);
-        err = insert_event(s, &ev, &t, NULL);
+        err = log_job(s, job, mode);
     }
     free(st);
     return err;
@@ -222,12 +218,7 @@ static void in_tx(sqlite_store_t *s, const cart_job_t *job, cart_mode_t mode, bo
         if (apply) {
             err = do_apply(s, job, mode, log, &outcome);
         } else {
-            cart_event_t ev;
-            rv_uuid_t t;
-            cart_event_from_cmd(&job->cmd, &job->event_id, job->partition, job->offset, job->ts_ms,
-                                &ev);
-            event_time(s, job, mode, &t);
-            err = insert_event(s, &ev, &t, NULL);
+            err = log_job(s, job, mode);
         }
         rv_error_t *e2 = exec(s, err ? "ROLLBACK" : "COMMIT");
         if (!err)
@@ -379,14 +370,10 @@ static void s_correct(cart_store_t *base, const rv_uuid_t *id, int64_t seen_revi
             else if (copy.exists)
                 err = save(s, id, &copy, cur->exists, seen_revision);
             if (!err) {
-                cart_event_t ev = {.type = EV_CART_CORRECTED,
-                                   .cart_id = *id,
-                                   .event_id = *correction_id,
-                                   .partition = -1,
-                                   .offset = -1,
-                                   .ts_ms = (int64_t)wall_ms()};
+                cart_event_t ev;
+                cart_correction_event(id, correction_id, &ev);
                 rv_uuid_t t;
-                rv_timeuuid_next(&s->tgen, wall_ms(), &t);
+                rv_timeuuid_next(&s->tgen, cart_wall_ms(), &t);
                 err = insert_event(s, &ev, &t, &copy);
             }
         }
